@@ -1,0 +1,430 @@
+//! The header every shmkit segment starts with, and the validation of bytes that claim to be one.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic        "SHMKIT\0\0"
+//!      8     4  version      0 while the creator initialises, then LAYOUT_VERSION
+//!     12     4  kind         1 bytes, 2 cell, 3 stream
+//!     16     4  flags        bit 0 LAST_CLOSE, bit 1 WAKE_ALWAYS
+//!     20     4  header_len   192
+//!     24     8  total_len    bytes in the whole segment (= the file's size)
+//!     32     8  data_offset  where the data region starts (page-aligned)
+//!     40     8  data_len     bytes of data the creator asked for
+//!     48     4  creator_pid
+//!     52     4  reserved
+//!     56     8  created_ns   creation time, nanoseconds since the Unix epoch
+//!     64    64  lock         see `lock`
+//!    128    64  change       see `notify`
+//!    192     …  the kind's own control block (cell slots, stream cursors)
+//! data_offset   the data region, to total_len
+//! ```
+//!
+//! Every field is an atomic, so a `&Header` over memory that other processes write is sound. The
+//! portable code reads the immutable fields once at open, validates them, and keeps its own
+//! copy ([`Geometry`]); nothing it later reads from the segment is trusted without a check.
+//!
+//! The control region (header + kind control block) is separate from the data region and
+//! page-aligned, so a read-only handle can write-protect the data while still counting itself
+//! as a waiter or taking the lock.
+
+use std::fmt;
+
+use crate::lock::LockWord;
+use crate::notify::Event;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// "SHMKIT\0\0" read as a little-endian integer.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\0");
+/// The layout this build writes and reads.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// Bytes of the header; the kind's control block starts here.
+pub(crate) const HEADER_LEN: usize = 192;
+
+/// The name is removed when the last handle anywhere closes (see [`crate::Lifetime`]).
+pub(crate) const FLAG_LAST_CLOSE: u32 = 1 << 0;
+/// Signallers always make the wake call: some readers cannot count themselves as waiters.
+pub(crate) const FLAG_WAKE_ALWAYS: u32 = 1 << 1;
+
+/// What a shmkit segment holds.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Plain bytes with a header (lock, change counter): [`Segment`](crate::Segment).
+    Bytes,
+    /// A latest-value cell: [`Cell`](crate::Cell).
+    Cell,
+    /// A stream of frames.
+    Stream,
+}
+
+impl Kind {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Kind::Bytes => 1,
+            Kind::Cell => 2,
+            Kind::Stream => 3,
+        }
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<Kind> {
+        Some(match code {
+            1 => Kind::Bytes,
+            2 => Kind::Cell,
+            3 => Kind::Stream,
+            _ => return None,
+        })
+    }
+
+    /// The lowercase name used in messages and by the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Bytes => "bytes",
+            Kind::Cell => "cell",
+            Kind::Stream => "stream",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The header as it lies in shared memory.
+#[repr(C, align(64))]
+pub(crate) struct Header {
+    pub(crate) magic: AtomicU64,
+    pub(crate) version: AtomicU32,
+    pub(crate) kind: AtomicU32,
+    pub(crate) flags: AtomicU32,
+    pub(crate) header_len: AtomicU32,
+    pub(crate) total_len: AtomicU64,
+    pub(crate) data_offset: AtomicU64,
+    pub(crate) data_len: AtomicU64,
+    pub(crate) creator_pid: AtomicU32,
+    pub(crate) _reserved: AtomicU32,
+    pub(crate) created_ns: AtomicU64,
+    pub(crate) lock: LockWord,
+    pub(crate) change: Event,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Header>() == HEADER_LEN);
+    assert!(align_of::<Header>() == 64);
+    assert!(offset_of!(Header, version) == 8);
+    assert!(offset_of!(Header, kind) == 12);
+    assert!(offset_of!(Header, flags) == 16);
+    assert!(offset_of!(Header, header_len) == 20);
+    assert!(offset_of!(Header, total_len) == 24);
+    assert!(offset_of!(Header, data_offset) == 32);
+    assert!(offset_of!(Header, data_len) == 40);
+    assert!(offset_of!(Header, creator_pid) == 48);
+    assert!(offset_of!(Header, created_ns) == 56);
+    assert!(offset_of!(Header, lock) == 64);
+    assert!(offset_of!(Header, change) == 128);
+};
+
+/// Offset of the lock's state word (for readers of raw header bytes, such as `info`).
+pub(crate) const LOCK_STATE_OFFSET: usize = 64;
+
+/// The header's fields, copied out of shared memory or out of a byte buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fields {
+    pub magic: u64,
+    pub version: u32,
+    pub kind: u32,
+    pub flags: u32,
+    pub header_len: u32,
+    pub total_len: u64,
+    pub data_offset: u64,
+    pub data_len: u64,
+    pub creator_pid: u32,
+    pub created_ns: u64,
+}
+
+impl Fields {
+    /// Parses the first 64 bytes of `b`, if there are that many.
+    pub(crate) fn from_bytes(b: &[u8]) -> Option<Fields> {
+        let b: &[u8; 64] = b.get(..64)?.try_into().ok()?;
+        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let u64_at = |o: usize| u64::from(u32_at(o)) | u64::from(u32_at(o + 4)) << 32;
+        Some(Fields {
+            magic: u64_at(0),
+            version: u32_at(8),
+            kind: u32_at(12),
+            flags: u32_at(16),
+            header_len: u32_at(20),
+            total_len: u64_at(24),
+            data_offset: u64_at(32),
+            data_len: u64_at(40),
+            creator_pid: u32_at(48),
+            created_ns: u64_at(56),
+        })
+    }
+
+    /// Reads the fields of a mapped header. `version` is read first with Acquire, so once it is
+    /// non-zero the creator's writes of the other fields are visible.
+    pub(crate) fn load(h: &Header) -> Fields {
+        // SYNC: Acquire pairs with the Release store of `version` at the end of `Header::init`.
+        let version = h.version.load(Ordering::Acquire);
+        Fields {
+            magic: h.magic.load(Ordering::Relaxed),
+            version,
+            kind: h.kind.load(Ordering::Relaxed),
+            flags: h.flags.load(Ordering::Relaxed),
+            header_len: h.header_len.load(Ordering::Relaxed),
+            total_len: h.total_len.load(Ordering::Relaxed),
+            data_offset: h.data_offset.load(Ordering::Relaxed),
+            data_len: h.data_len.load(Ordering::Relaxed),
+            creator_pid: h.creator_pid.load(Ordering::Relaxed),
+            created_ns: h.created_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A validated header: every offset and length fits the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub kind: Kind,
+    pub flags: u32,
+    pub total_len: usize,
+    pub data_offset: usize,
+    pub data_len: usize,
+}
+
+/// Why bytes are not a usable shmkit header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Problem {
+    /// No shmkit magic: a foreign or raw segment.
+    Foreign,
+    /// The creator has not finished initialising it (version still 0).
+    NotReady,
+    /// Made by a shmkit with another layout.
+    Version(u32),
+    /// A kind this build does not know.
+    UnknownKind(u32),
+    /// The header contradicts itself or the segment's size.
+    Corrupt(String),
+}
+
+impl Problem {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Problem::Foreign => "it has no shmkit header (a foreign or raw segment)".to_string(),
+            Problem::NotReady => "its creator has not finished initialising it".to_string(),
+            Problem::Version(v) => {
+                format!("it has layout version {v}; this shmkit reads version {LAYOUT_VERSION}")
+            }
+            Problem::UnknownKind(k) => format!("it holds an unknown kind of data (code {k})"),
+            Problem::Corrupt(why) => format!("its header is corrupt: {why}"),
+        }
+    }
+}
+
+/// Validates header fields against the segment's actual size.
+pub(crate) fn validate(f: &Fields, actual_len: u64) -> Result<Geometry, Problem> {
+    if f.magic != MAGIC {
+        return Err(Problem::Foreign);
+    }
+    if f.version == 0 {
+        return Err(Problem::NotReady);
+    }
+    if f.version != LAYOUT_VERSION {
+        return Err(Problem::Version(f.version));
+    }
+    let kind = Kind::from_code(f.kind).ok_or(Problem::UnknownKind(f.kind))?;
+    if f.header_len as usize != HEADER_LEN {
+        return Err(Problem::Corrupt(format!(
+            "header length {} (expected {HEADER_LEN})",
+            f.header_len
+        )));
+    }
+    if f.total_len != actual_len {
+        return Err(Problem::Corrupt(format!(
+            "it claims {} bytes but has {actual_len} (truncated or overwritten)",
+            f.total_len
+        )));
+    }
+    if f.data_offset < HEADER_LEN as u64 || f.data_offset > f.total_len || f.data_offset % 64 != 0 {
+        return Err(Problem::Corrupt(format!(
+            "data offset {} outside {HEADER_LEN}..={} or unaligned",
+            f.data_offset, f.total_len
+        )));
+    }
+    if f.data_len > f.total_len - f.data_offset {
+        return Err(Problem::Corrupt(format!(
+            "data length {} does not fit after offset {} in {} bytes",
+            f.data_len, f.data_offset, f.total_len
+        )));
+    }
+    let to_usize =
+        |v: u64| usize::try_from(v).map_err(|_| Problem::Corrupt(format!("{v} is too large")));
+    Ok(Geometry {
+        kind,
+        flags: f.flags,
+        total_len: to_usize(f.total_len)?,
+        data_offset: to_usize(f.data_offset)?,
+        data_len: to_usize(f.data_len)?,
+    })
+}
+
+/// Whether the first bytes of a segment that nobody holds show the orphan of crashed users: a
+/// `LastClose` shmkit segment (which a clean last close would have removed), or one whose
+/// creator died before finishing it.
+pub(crate) fn is_orphan(head: &[u8]) -> bool {
+    Fields::from_bytes(head)
+        .is_some_and(|f| f.magic == MAGIC && (f.version == 0 || f.flags & FLAG_LAST_CLOSE != 0))
+}
+
+/// Whether the first bytes are a shmkit header (any version, finished or not).
+pub(crate) fn is_shmkit(head: &[u8]) -> bool {
+    Fields::from_bytes(head).is_some_and(|f| f.magic == MAGIC)
+}
+
+impl Header {
+    /// Writes a new header into zeroed memory; `version` is stored last (Release), so an opener
+    /// that sees it non-zero sees everything else.
+    pub(crate) fn init(&self, kind: Kind, flags: u32, geo: (usize, usize, usize), pid: u32) {
+        let (total_len, data_offset, data_len) = geo;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.magic.store(MAGIC, Ordering::Relaxed);
+        self.kind.store(kind.code(), Ordering::Relaxed);
+        self.flags.store(flags, Ordering::Relaxed);
+        self.header_len.store(HEADER_LEN as u32, Ordering::Relaxed);
+        self.total_len.store(total_len as u64, Ordering::Relaxed);
+        self.data_offset
+            .store(data_offset as u64, Ordering::Relaxed);
+        self.data_len.store(data_len as u64, Ordering::Relaxed);
+        self.creator_pid.store(pid, Ordering::Relaxed);
+        self.created_ns.store(now, Ordering::Relaxed);
+        // SYNC: Release pairs with the Acquire load in `Fields::load`.
+        self.version.store(LAYOUT_VERSION, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn good() -> Fields {
+        Fields {
+            magic: MAGIC,
+            version: LAYOUT_VERSION,
+            kind: 1,
+            flags: FLAG_LAST_CLOSE,
+            header_len: HEADER_LEN as u32,
+            total_len: 8192,
+            data_offset: 4096,
+            data_len: 4000,
+            creator_pid: 1,
+            created_ns: 0,
+        }
+    }
+
+    fn to_bytes(f: &Fields) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(f.magic.to_le_bytes());
+        b.extend(f.version.to_le_bytes());
+        b.extend(f.kind.to_le_bytes());
+        b.extend(f.flags.to_le_bytes());
+        b.extend(f.header_len.to_le_bytes());
+        b.extend(f.total_len.to_le_bytes());
+        b.extend(f.data_offset.to_le_bytes());
+        b.extend(f.data_len.to_le_bytes());
+        b.extend(f.creator_pid.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend(f.created_ns.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn byte_parse_matches_the_struct_layout() {
+        let f = good();
+        assert_eq!(Fields::from_bytes(&to_bytes(&f)), Some(f));
+        assert_eq!(Fields::from_bytes(&[0; 63]), None);
+    }
+
+    #[test]
+    fn accepts_a_good_header() {
+        let g = validate(&good(), 8192).unwrap();
+        assert_eq!(
+            (g.kind, g.data_offset, g.data_len),
+            (Kind::Bytes, 4096, 4000)
+        );
+    }
+
+    #[test]
+    fn rejects_each_lie() {
+        let check = |edit: fn(&mut Fields), len: u64| {
+            let mut f = good();
+            edit(&mut f);
+            validate(&f, len).unwrap_err()
+        };
+        assert_eq!(check(|f| f.magic = 0, 8192), Problem::Foreign);
+        assert_eq!(check(|f| f.version = 0, 8192), Problem::NotReady);
+        assert_eq!(check(|f| f.version = 9, 8192), Problem::Version(9));
+        assert_eq!(check(|f| f.kind = 77, 8192), Problem::UnknownKind(77));
+        assert!(
+            matches!(check(|_| {}, 4096), Problem::Corrupt(_)),
+            "truncated"
+        );
+        assert!(matches!(
+            check(|f| f.header_len = 64, 8192),
+            Problem::Corrupt(_)
+        ));
+        assert!(matches!(
+            check(|f| f.data_offset = 9000, 8192),
+            Problem::Corrupt(_)
+        ));
+        assert!(matches!(
+            check(|f| f.data_offset = 100, 8192),
+            Problem::Corrupt(_)
+        ));
+        assert!(matches!(
+            check(|f| f.data_offset = 4100, 8192),
+            Problem::Corrupt(_)
+        ));
+        assert!(matches!(
+            check(|f| f.data_len = 4097, 8192),
+            Problem::Corrupt(_)
+        ));
+        assert!(matches!(
+            check(|f| f.data_len = u64::MAX, 8192),
+            Problem::Corrupt(_)
+        ));
+    }
+
+    #[test]
+    fn orphans_are_unfinished_or_last_close_shmkit_segments() {
+        let mut f = good();
+        assert!(is_orphan(&to_bytes(&f)));
+        f.flags = 0;
+        assert!(!is_orphan(&to_bytes(&f)), "persistent");
+        f.version = 0;
+        assert!(is_orphan(&to_bytes(&f)), "never finished");
+        f.magic = 1;
+        assert!(!is_orphan(&to_bytes(&f)), "foreign");
+        assert!(!is_orphan(b"short"));
+    }
+
+    proptest! {
+        #[test]
+        fn validate_never_panics_and_accepted_geometry_fits(
+            bytes in proptest::collection::vec(any::<u8>(), 64..80),
+            actual in any::<u64>(),
+        ) {
+            let f = Fields::from_bytes(&bytes).unwrap();
+            if let Ok(g) = validate(&f, actual) {
+                prop_assert!(g.data_offset >= HEADER_LEN);
+                prop_assert!(g.data_offset + g.data_len <= g.total_len);
+                prop_assert_eq!(g.total_len as u64, actual);
+            }
+        }
+    }
+}

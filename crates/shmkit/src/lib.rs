@@ -1,0 +1,85 @@
+//! Named shared memory between processes, done right.
+//!
+//! One process creates a segment by name; others open it by the same name, read-only or
+//! read-write. shmkit keeps the promises the classic approach (`shm_open`, `CreateFileMapping`,
+//! `QSharedMemory`) leaves to luck:
+//!
+//! * **No leaks.** By default a segment's name disappears when the last handle anywhere closes
+//!   — also when its holders crash or are killed with `kill -9` ([`Lifetime`]).
+//! * **No crash when memory runs out.** The memory is reserved when the segment is created, so
+//!   a full `/dev/shm` is an [`ErrorKind::OutOfResources`] error then, never a `SIGBUS` later.
+//! * **A lock that survives its owner.** [`Segment::lock`] returns an RAII guard; if the holder
+//!   dies, the next locker gets the lock and is told ([`LockGuard::owner_died`]).
+//! * **Read-only means read-only.** The operating system's mapping enforces [`Access::ReadOnly`].
+//! * **Untrusted memory stays untrusted.** Any process that can write a segment can write
+//!   garbage into it. Every offset and length shmkit reads from shared memory is checked: bad
+//!   contents give [`ErrorKind::Corrupt`] or [`ErrorKind::Incompatible`], never a panic or an
+//!   out-of-bounds access.
+//! * **Waiting without polling.** [`Segment::wait_change`] sleeps on a futex until another
+//!   process calls [`Segment::notify_change`]; the notifier makes no system call when nobody
+//!   waits.
+//!
+//! # Example: the classic writer and reader
+//!
+//! ```
+//! use shmkit::{Access, Segment};
+//! use std::time::Duration;
+//!
+//! # let name = format!("doc-lib-{}", std::process::id());
+//! // Process A: create the segment and write a text under the lock.
+//! let writer = Segment::create(&name, 1024)?;
+//! let seen = writer.change_count();
+//! {
+//!     let _guard = writer.lock()?;
+//!     let text = b"hello from the writer";
+//!     writer.write(0, &(text.len() as u32).to_le_bytes())?;
+//!     writer.write(4, text)?;
+//! }
+//! writer.notify_change();
+//!
+//! // Process B: open it read-only, wait for the change, read the text.
+//! let reader = Segment::open(&name, Access::ReadOnly)?;
+//! reader.wait_change(seen, Some(Duration::from_secs(1)))?;
+//! let _guard = reader.lock()?;
+//! let mut len = [0u8; 4];
+//! reader.read(0, &mut len)?;
+//! let mut text = vec![0u8; u32::from_le_bytes(len) as usize];
+//! reader.read(4, &mut text)?;
+//! assert_eq!(text, b"hello from the writer");
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! # Platforms
+//!
+//! Linux is supported today. The API assumes nothing Linux-specific; everything that touches the
+//! operating system lives in one private module, and other platforms compile with a backend
+//! whose calls fail with [`ErrorKind::Unsupported`].
+//!
+//! # What it does not do
+//!
+//! shmkit does not serialise your data, and it does not cross machines. It cannot stop a
+//! process that has write access from writing garbage, or from shrinking the file behind a
+//! segment (which makes readers fault): give write access only to processes you trust with the
+//! data.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+mod error;
+mod layout;
+mod lock;
+mod name;
+mod notify;
+mod segment;
+mod sync;
+mod sys;
+
+pub use error::{Error, ErrorKind, Op, Result};
+pub use layout::Kind;
+pub use lock::LockGuard;
+pub use name::{IntoName, MAX_NAME_LEN, SegmentName};
+pub use segment::{
+    Access, DEFAULT_MODE, Lifetime, Segment, SegmentInfo, SegmentKind, SegmentOptions, State,
+    human_bytes,
+};
+pub use sys::Holders;

@@ -1,0 +1,451 @@
+//! The robust cross-process lock stored in every shmkit segment.
+//!
+//! # Why not a robust pthread mutex
+//!
+//! A `pthread_mutex_t` with `PTHREAD_MUTEX_ROBUST` keeps glibc's robust-list pointers *inside the
+//! shared memory*; glibc follows and rewrites them on unlock. Any process that can write the
+//! segment could then make ours write through a pointer of its choosing — the opposite of
+//! treating shared memory as untrusted. Its layout is also private to the C library (musl and
+//! glibc differ), and macOS has no robust mutexes at all. So the lock is our own: one futex word
+//! plus an owner record, both plain integers that no value can turn into a memory-safety problem.
+//!
+//! # The lock word (`state`, 32 bits)
+//!
+//! | `state`                 | meaning                                                        |
+//! |-------------------------|----------------------------------------------------------------|
+//! | `0`                     | unlocked                                                       |
+//! | `pid`                   | locked by process `pid`; nobody sleeps on it                   |
+//! | `pid \| CONTENDED`      | locked by `pid`; someone may sleep on it: unlock must wake one |
+//!
+//! Transitions (all by compare-and-swap on `state`):
+//!
+//! * `0 → me` — uncontended lock (Acquire). One atomic op, plus the owner record below.
+//! * `0 → me|CONTENDED` — a waiter that slept takes the lock; it keeps the flag, since others may
+//!   sleep too (Drepper, "Futexes Are Tricky", mutex #2).
+//! * `p → p|CONTENDED` — a waiter announces itself before sleeping on `p|CONTENDED`.
+//! * `me[|CONTENDED] → 0` — unlock (Release); wake one sleeper if the flag was set.
+//! * `dead[|CONTENDED] → me|CONTENDED` — a waiter found the owner dead and takes over; its
+//!   guard reports [`LockGuard::owner_died`].
+//!
+//! # The owner record (`owner`, 64 bits)
+//!
+//! `pid << 32 | start tag`, written by the owner just after acquiring and cleared just before
+//! releasing. The start tag (on Linux the process's start time in clock ticks) tells a dead
+//! owner from a new process that reused its pid. The record is written after the state, so a
+//! checker may see the state of a new owner with the record of no one (`0`) or of an old owner
+//! (another pid): it then ignores the tag and asks only whether the pid runs — never declaring a
+//! live owner dead.
+//!
+//! # Waiting
+//!
+//! A waiter spins briefly, then sleeps on the futex in slices (1 ms, doubling to 100 ms). Each
+//! slice that ends without a wake-up checks whether the owner still lives, so a killed owner is
+//! replaced within about one slice, and a lock whose owner died while nobody waited is taken
+//! over by the next locker after its first slice. No waiter polls an unlocked lock; no lock
+//! waits forever for a dead owner.
+//!
+//! # Limits
+//!
+//! Owner liveness is judged by process id: all users of a segment must share a pid namespace
+//! (containers sharing `/dev/shm` but not pids would misjudge). A process is the owner, not a
+//! thread: locking twice from one process waits (until the timeout, if any) rather than
+//! recursing.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
+
+/// The state bit meaning "someone may be sleeping: wake on unlock".
+pub(crate) const CONTENDED: u32 = 1 << 31;
+/// The owner's process id in `state`.
+pub(crate) const PID_MASK: u32 = !CONTENDED;
+
+const SPINS: u32 = 100;
+const FIRST_SLICE: Duration = Duration::from_millis(1);
+const MAX_SLICE: Duration = Duration::from_millis(100);
+
+/// The lock as it lies in shared memory: one cache line.
+#[repr(C, align(64))]
+pub(crate) struct LockWord {
+    /// See the state table in the module docs.
+    pub(crate) state: AtomicU32,
+    _reserved: AtomicU32,
+    /// `pid << 32 | start tag` of the owner, or 0.
+    pub(crate) owner: AtomicU64,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(std::mem::size_of::<LockWord>() == 64);
+    assert!(std::mem::align_of::<LockWord>() == 64);
+};
+
+/// Who we are and how to tell whether another process lives: the operating system, or a
+/// simulation in the loom models.
+pub(crate) trait Processes {
+    /// This process: (pid, start tag).
+    fn me(&self) -> (u32, u32);
+    /// Whether `pid` (with start tag `tag`, 0 if unknown) is still running.
+    fn alive(&self, pid: u32, tag: u32) -> bool;
+    /// Sleeps while `*word == expected`, at most `timeout`; `false` on timeout.
+    fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool;
+    /// Wakes one sleeper of `word`.
+    fn wake_one(&self, word: &AtomicU32);
+}
+
+/// The real operating system.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Os;
+
+#[cfg(not(loom))]
+impl Processes for Os {
+    fn me(&self) -> (u32, u32) {
+        crate::sys::current_process()
+    }
+    fn alive(&self, pid: u32, tag: u32) -> bool {
+        crate::sys::process_alive(pid, tag)
+    }
+    fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+        crate::sys::futex_wait(word, expected, timeout)
+    }
+    fn wake_one(&self, word: &AtomicU32) {
+        crate::sys::futex_wake(word, 1)
+    }
+}
+
+/// How an acquisition went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// The previous owner unlocked normally (or there was none).
+    Clean,
+    /// The previous owner died holding the lock.
+    OwnerDied,
+}
+
+impl LockWord {
+    /// A new, unlocked lock (for the loom models; segments start zeroed, which is the same).
+    #[cfg(any(test, loom))]
+    pub(crate) fn new() -> LockWord {
+        LockWord {
+            state: AtomicU32::new(0),
+            _reserved: AtomicU32::new(0),
+            owner: AtomicU64::new(0),
+        }
+    }
+
+    fn record_owner(&self, (pid, tag): (u32, u32)) {
+        // Relaxed: only read as a hint by liveness checks, which re-validate `state` by CAS.
+        self.owner
+            .store(u64::from(pid) << 32 | u64::from(tag), Ordering::Relaxed);
+    }
+
+    /// Tries once. Takes the lock over if its owner is dead.
+    pub(crate) fn try_lock(&self, p: &impl Processes) -> Option<Acquired> {
+        let me = p.me();
+        // SYNC: Acquire pairs with the Release in `unlock`, making the previous owner's writes
+        // to the protected data visible to us.
+        match self
+            .state
+            .compare_exchange(0, me.0, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                self.record_owner(me);
+                Some(Acquired::Clean)
+            }
+            Err(s) => self.take_over_if_dead(s, me, p),
+        }
+    }
+
+    /// Locks, waiting at most until `deadline` (`None`: as long as a live owner holds it).
+    pub(crate) fn lock(&self, p: &impl Processes, deadline: Option<Instant>) -> Option<Acquired> {
+        let me = p.me();
+        if self
+            .state
+            .compare_exchange(0, me.0, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.record_owner(me);
+            return Some(Acquired::Clean);
+        }
+        self.lock_slow(me, p, deadline)
+    }
+
+    #[cold]
+    fn lock_slow(
+        &self,
+        me: (u32, u32),
+        p: &impl Processes,
+        deadline: Option<Instant>,
+    ) -> Option<Acquired> {
+        let mut spins = 0;
+        let mut slice = FIRST_SLICE;
+        loop {
+            let s = self.state.load(Ordering::Relaxed);
+            if s == 0 {
+                // SYNC: Acquire pairs with the Release in `unlock`.
+                if self
+                    .state
+                    .compare_exchange(0, me.0 | CONTENDED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    self.record_owner(me);
+                    return Some(Acquired::Clean);
+                }
+                continue;
+            }
+            if spins < SPINS {
+                spins += 1;
+                spin_hint();
+                continue;
+            }
+            if s & CONTENDED == 0
+                && self
+                    .state
+                    .compare_exchange(s, s | CONTENDED, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let timeout = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    Some(slice.min(d - now))
+                }
+                None => Some(slice),
+            };
+            #[cfg(loom)]
+            let timeout = {
+                let _ = timeout;
+                None
+            };
+            if !p.wait(&self.state, s | CONTENDED, timeout) || cfg!(loom) {
+                // A whole slice without a wake-up: is the owner still alive?
+                let cur = self.state.load(Ordering::Relaxed);
+                if cur != 0 {
+                    if let Some(a) = self.take_over_if_dead(cur, me, p) {
+                        return Some(a);
+                    }
+                }
+                slice = (slice * 2).min(MAX_SLICE);
+            }
+        }
+    }
+
+    /// If the owner in `s` is dead, takes the lock from it.
+    fn take_over_if_dead(&self, s: u32, me: (u32, u32), p: &impl Processes) -> Option<Acquired> {
+        let pid = s & PID_MASK;
+        // SYNC: Relaxed is enough: the tag is only a hint (see the module docs); if the record
+        // belongs to another pid we check the pid alone.
+        let rec = self.owner.load(Ordering::Relaxed);
+        let tag = if (rec >> 32) as u32 == pid {
+            rec as u32
+        } else {
+            0
+        };
+        if pid == 0 || p.alive(pid, tag) {
+            return None;
+        }
+        // SYNC: Acquire pairs with the dead owner's last Release (its writes before dying are as
+        // visible as they will ever be). The CAS fails if anyone changed the state meanwhile.
+        self.state
+            .compare_exchange(s, me.0 | CONTENDED, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| {
+                self.record_owner(me);
+                Acquired::OwnerDied
+            })
+    }
+
+    /// Unlocks, if this process still owns the lock (it may have been taken over by a peer that
+    /// wrongly judged it dead, or scribbled over: then it is left as it is).
+    pub(crate) fn unlock(&self, p: &impl Processes) {
+        let (pid, _) = p.me();
+        self.owner.store(0, Ordering::Relaxed);
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & PID_MASK != pid {
+                return;
+            }
+            // SYNC: Release pairs with the Acquire of the next locker: our writes to the
+            // protected data happen-before its reads.
+            match self
+                .state
+                .compare_exchange_weak(s, 0, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        if s & CONTENDED != 0 {
+            p.wake_one(&self.state);
+        }
+    }
+
+    /// The owner's pid, if locked.
+    pub(crate) fn owner_pid(&self) -> Option<u32> {
+        match self.state.load(Ordering::Relaxed) & PID_MASK {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+}
+
+/// Proof of holding a segment's lock; unlocks when dropped.
+///
+/// Obtained from [`Segment::lock`](crate::Segment::lock),
+/// [`try_lock`](crate::Segment::try_lock) or [`lock_timeout`](crate::Segment::lock_timeout).
+/// The lock belongs to the process, so the guard may move between threads.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    word: &'a LockWord,
+    owner_died: bool,
+    _segment: PhantomData<&'a crate::Segment>,
+}
+
+impl<'a> LockGuard<'a> {
+    pub(crate) fn new(word: &'a LockWord, how: Acquired) -> LockGuard<'a> {
+        LockGuard {
+            word,
+            owner_died: how == Acquired::OwnerDied,
+            _segment: PhantomData,
+        }
+    }
+
+    /// Whether the previous owner died while holding the lock.
+    ///
+    /// The data it protected may be half-updated: check or repair it before relying on it, as
+    /// with `EOWNERDEAD` for robust pthread mutexes. Unlike those, the lock needs no "mark
+    /// consistent" step: unlocking it normally is enough.
+    pub fn owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// Unlocks now (the same as dropping the guard).
+    pub fn unlock(self) {}
+}
+
+#[cfg(not(loom))]
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.word.unlock(&Os);
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("owner_died", &self.owner_died)
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::Mutex;
+
+    /// A fake process table: pids that are "dead".
+    #[derive(Default)]
+    struct Fake {
+        me: u32,
+        dead: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl Processes for Fake {
+        fn me(&self) -> (u32, u32) {
+            (self.me, 7)
+        }
+        fn alive(&self, pid: u32, _tag: u32) -> bool {
+            !self.dead.lock().unwrap().contains(&pid)
+        }
+        fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+            crate::sys::futex_wait(word, expected, timeout)
+        }
+        fn wake_one(&self, word: &AtomicU32) {
+            crate::sys::futex_wake(word, 1)
+        }
+    }
+
+    #[test]
+    fn uncontended_lock_unlock_records_and_clears_owner() {
+        let w = LockWord::new();
+        let p = Fake {
+            me: 42,
+            ..Fake::default()
+        };
+        assert_eq!(w.lock(&p, None), Some(Acquired::Clean));
+        assert_eq!(w.owner_pid(), Some(42));
+        assert_eq!(w.owner.load(Ordering::Relaxed), 42 << 32 | 7);
+        assert_eq!(w.try_lock(&p), None, "not recursive");
+        w.unlock(&p);
+        assert_eq!(w.owner_pid(), None);
+        assert_eq!(w.owner.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn dead_owner_is_taken_over_with_owner_died() {
+        let w = LockWord::new();
+        let dead = Arc::new(Mutex::new(vec![]));
+        let a = Fake {
+            me: 10,
+            dead: dead.clone(),
+        };
+        let b = Fake {
+            me: 20,
+            dead: dead.clone(),
+        };
+        assert!(w.lock(&a, None).is_some());
+        let t0 = Instant::now();
+        assert_eq!(
+            w.lock(&b, Some(t0 + Duration::from_millis(20))),
+            None,
+            "owner alive"
+        );
+        dead.lock().unwrap().push(10);
+        assert_eq!(w.try_lock(&b), Some(Acquired::OwnerDied));
+        assert_eq!(w.owner_pid(), Some(20));
+        // A's late unlock must not release B's lock.
+        w.unlock(&a);
+        assert_eq!(w.owner_pid(), Some(20));
+        w.unlock(&b);
+        assert_eq!(w.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn waiter_wakes_on_unlock_and_on_owner_death() {
+        let w = Arc::new(LockWord::new());
+        let dead = Arc::new(Mutex::new(vec![]));
+        let a = Fake {
+            me: 1,
+            dead: dead.clone(),
+        };
+        assert!(w.lock(&a, None).is_some());
+        let w2 = w.clone();
+        let d2 = dead.clone();
+        let t = std::thread::spawn(move || w2.lock(&Fake { me: 2, dead: d2 }, None));
+        std::thread::sleep(Duration::from_millis(5));
+        w.unlock(&a);
+        assert_eq!(t.join().unwrap(), Some(Acquired::Clean));
+        // Now 2 holds it and "dies"; 3 must get it with OwnerDied without any unlock.
+        dead.lock().unwrap().push(2);
+        let got = w.lock(&Fake { me: 3, dead }, None);
+        assert_eq!(got, Some(Acquired::OwnerDied));
+    }
+
+    #[test]
+    fn garbage_state_from_a_peer_is_recoverable() {
+        let w = LockWord::new();
+        // A peer wrote a pid that does not exist, and a lying owner record.
+        w.state.store(0x7fff_fff0 | CONTENDED, Ordering::Relaxed);
+        w.owner.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(w.try_lock(&Os), Some(Acquired::OwnerDied));
+        w.unlock(&Os);
+        assert_eq!(w.state.load(Ordering::Relaxed), 0);
+    }
+}

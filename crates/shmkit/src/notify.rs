@@ -1,0 +1,178 @@
+//! Waiting for a change across processes without polling: an event count on a 32-bit word.
+//!
+//! An [`Event`] is two words in shared memory: `seq`, bumped by every [`Event::signal`], and
+//! `waiters`, the number of processes asleep on it. The waiting side follows the event-count
+//! pattern:
+//!
+//! 1. `let key = event.key()` — read `seq` *before* looking at the condition;
+//! 2. check the condition (a newer value, a free slot, ...); if it holds, stop;
+//! 3. `event.wait(key, …)` — sleep until `seq != key` (or the timeout).
+//!
+//! A signal between 1 and 3 changes `seq`, so the sleep returns at once: no lost wake-ups.
+//!
+//! The writer skips the wake system call when `waiters == 0` (a publish costs tens of
+//! nanoseconds, not a syscall). The pairing is Dekker's: the signaller bumps `seq`, then (after a
+//! `SeqCst` fence) reads `waiters`; a waiter bumps `waiters`, then (after a `SeqCst` fence) reads
+//! `seq`. At least one of them sees the other's write, so either the signaller wakes, or the
+//! waiter sees the new `seq` and does not sleep.
+//!
+//! A waiter that cannot write the segment (opened read-only without write permission) cannot
+//! count itself. Segments created with a mode that lets someone read but not write set the
+//! header's `WAKE_ALWAYS` flag, and their signallers always make the wake call.
+//!
+//! On Linux the sleep is a shared futex on `seq`. A waiter killed while asleep leaves `waiters`
+//! one too high: signallers then make a (harmless) wake call per signal until the segment is
+//! recreated.
+
+use std::time::{Duration, Instant};
+
+use crate::sync::{AtomicU32, Ordering, fence, spin_hint};
+
+/// A change counter with a sleeper count, in shared memory: one cache line.
+#[repr(C, align(64))]
+pub(crate) struct Event {
+    /// Bumped by every signal; the futex word.
+    pub(crate) seq: AtomicU32,
+    /// Processes currently asleep (or about to sleep) on `seq`.
+    pub(crate) waiters: AtomicU32,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Event>() == 64);
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waited {
+    /// `seq` differs from the key (or may: the caller re-checks its condition).
+    Changed,
+    /// The deadline passed with `seq` still equal to the key.
+    TimedOut,
+}
+
+impl Event {
+    /// A new event (for tests and models; segments start zeroed, which is the same).
+    #[cfg(any(test, loom))]
+    pub(crate) fn new() -> Event {
+        Event {
+            seq: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+        }
+    }
+
+    /// The current count; read it *before* checking the condition you wait for.
+    pub(crate) fn key(&self) -> u32 {
+        // SYNC: Acquire pairs with the Release of `signal`, so the state published before the
+        // signal is visible once we see its count.
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Bumps the count and wakes every sleeper — if there are any, or if `always_wake`.
+    pub(crate) fn signal(&self, always_wake: bool) {
+        // SYNC: Release publishes the signaller's prior writes to waiters that read the new
+        // count with Acquire (`key`).
+        self.seq.fetch_add(1, Ordering::Release);
+        // SYNC: Dekker pairing with the SeqCst fence in `wait` (see the module docs).
+        fence(Ordering::SeqCst);
+        if always_wake || self.waiters.load(Ordering::Relaxed) != 0 {
+            crate::sync::futex_wake_all(&self.seq);
+        }
+    }
+
+    /// Waits until the count differs from `key`, at most until `deadline`.
+    ///
+    /// Spins (checking the count) for up to `spin` first, which catches a signal that arrives
+    /// within a few microseconds without a sleep and wake-up. `register` must be `false` when
+    /// this process cannot write the event (it then relies on `WAKE_ALWAYS`).
+    pub(crate) fn wait(
+        &self,
+        key: u32,
+        deadline: Option<Instant>,
+        spin: Duration,
+        register: bool,
+    ) -> Waited {
+        if self.key() != key {
+            return Waited::Changed;
+        }
+        if !spin.is_zero() {
+            let until = Instant::now() + spin;
+            let mut n = 0u32;
+            loop {
+                for _ in 0..64 {
+                    spin_hint();
+                    if self.key() != key {
+                        return Waited::Changed;
+                    }
+                }
+                n += 1;
+                if n % 16 == 0 {
+                    // On a loaded machine the signaller may need our CPU.
+                    std::thread::yield_now();
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+            }
+        }
+        if register {
+            self.waiters.fetch_add(1, Ordering::Relaxed);
+        }
+        // SYNC: the waiter's half of the Dekker pairing with `signal`.
+        fence(Ordering::SeqCst);
+        let out = loop {
+            if self.key() != key {
+                break Waited::Changed;
+            }
+            let timeout = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break Waited::TimedOut;
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            crate::sync::futex_wait(&self.seq, key, timeout);
+        };
+        if register {
+            self.waiters.fetch_sub(1, Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn wait_returns_at_once_when_already_changed_and_times_out_otherwise() {
+        let e = Event::new();
+        let k = e.key();
+        e.signal(false);
+        assert_eq!(e.wait(k, None, Duration::ZERO, true), Waited::Changed);
+        let k = e.key();
+        let d = Instant::now() + Duration::from_millis(10);
+        assert_eq!(e.wait(k, Some(d), Duration::ZERO, true), Waited::TimedOut);
+        assert!(Instant::now() >= d);
+        assert_eq!(
+            e.waiters.load(Ordering::Relaxed),
+            0,
+            "unregistered after waiting"
+        );
+    }
+
+    #[test]
+    fn signal_wakes_a_sleeper_in_another_thread() {
+        let e = Arc::new(Event::new());
+        let k = e.key();
+        let e2 = e.clone();
+        let t = std::thread::spawn(move || e2.wait(k, None, Duration::ZERO, true));
+        while e.waiters.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        e.signal(false);
+        assert_eq!(t.join().unwrap(), Waited::Changed);
+    }
+}

@@ -1,0 +1,1116 @@
+//! Named shared-memory segments: create, open, open-or-create, list, inspect, remove.
+
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::{Error, ErrorKind, Op, Result};
+use crate::layout::{
+    self, FLAG_LAST_CLOSE, FLAG_WAKE_ALWAYS, Fields, Geometry, HEADER_LEN, Header, Kind, Problem,
+};
+use crate::lock::{LockGuard, Os};
+use crate::name::{IntoName, SegmentName};
+use crate::notify::Waited;
+use crate::sys::{self, Holders, Reclaimed, Want};
+
+/// How a handle may access a segment's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read only. The data is mapped without write permission, so even a stray write through a
+    /// raw pointer faults: the operating system enforces it.
+    ReadOnly,
+    /// Read and write.
+    ReadWrite,
+}
+
+/// When a segment's name goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lifetime {
+    /// When the last handle anywhere closes — including handles of processes that crashed or
+    /// were killed (`kill -9`). As on Windows and with Qt. The default.
+    #[default]
+    LastClose,
+    /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc`), even with no handle open.
+    Persistent,
+}
+
+/// The default permission bits of new segments: owner read and write only.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// How long an opener waits for a creator that has not finished initialising a segment.
+const INIT_WAIT: Duration = Duration::from_secs(1);
+
+/// Options for creating or opening a segment (a builder ending in `create`, `open` or
+/// `open_or_create`).
+///
+/// ```
+/// use shmkit::{Access, Lifetime, SegmentOptions};
+///
+/// # let name = format!("doc-opts-{}", std::process::id());
+/// let seg = SegmentOptions::new()
+///     .size(64 * 1024)
+///     .mode(0o640)
+///     .lifetime(Lifetime::LastClose)
+///     .create(&name)?;
+/// assert_eq!(seg.len(), 64 * 1024);
+///
+/// let reader = SegmentOptions::new().access(Access::ReadOnly).open(&name)?;
+/// assert_eq!(reader.access(), Access::ReadOnly);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SegmentOptions {
+    size: Option<usize>,
+    mode: u32,
+    lifetime: Lifetime,
+    raw: bool,
+    access: Access,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions::new()
+    }
+}
+
+impl SegmentOptions {
+    /// Defaults: no size (required to create), mode `0600`, [`Lifetime::LastClose`], shmkit
+    /// format, [`Access::ReadWrite`].
+    pub fn new() -> SegmentOptions {
+        SegmentOptions {
+            size: None,
+            mode: DEFAULT_MODE,
+            lifetime: Lifetime::LastClose,
+            raw: false,
+            access: Access::ReadWrite,
+        }
+    }
+
+    /// The number of data bytes (required to create; ignored by `open`). The memory is reserved
+    /// at creation, so running out of shared memory is an error then, never a crash later.
+    pub fn size(mut self, bytes: usize) -> SegmentOptions {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// Permission bits for a new segment (default `0600`: only its owner may open it). Applied
+    /// exactly, whatever the umask.
+    ///
+    /// # Panics
+    /// If `mode` has bits outside `0o777`.
+    pub fn mode(mut self, mode: u32) -> SegmentOptions {
+        assert!(
+            mode <= 0o777,
+            "segment mode {mode:#o} has bits outside 0o777"
+        );
+        self.mode = mode;
+        self
+    }
+
+    /// When the name goes away (default [`Lifetime::LastClose`]). For shmkit-format segments the
+    /// creator's choice is recorded in the header and every handle honours it. A raw segment
+    /// cannot record it: there it applies to this handle only.
+    pub fn lifetime(mut self, lifetime: Lifetime) -> SegmentOptions {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Raw format: no header, byte 0 of the data is byte 0 of the object — for segments shared
+    /// with programs that do not use shmkit (Qt, Python, C). Raw segments have no lock and no
+    /// change counter.
+    pub fn raw(mut self, raw: bool) -> SegmentOptions {
+        self.raw = raw;
+        self
+    }
+
+    /// How `open` accesses the segment (default [`Access::ReadWrite`]). Creating always gives
+    /// read-write access.
+    pub fn access(mut self, access: Access) -> SegmentOptions {
+        self.access = access;
+        self
+    }
+
+    /// Creates a new segment.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`] if the name is taken (the orphan of crashed `LastClose`
+    /// users is removed and does not count), [`ErrorKind::InvalidSize`] for a zero or absurd
+    /// size, [`ErrorKind::OutOfResources`] if shared memory is full, [`ErrorKind::InvalidName`],
+    /// [`ErrorKind::PermissionDenied`].
+    pub fn create(&self, name: impl IntoName) -> Result<Segment> {
+        let name = name.into_name().map_err(|e| e.during(Op::Create))?;
+        let size = self.size.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidSize, Op::Create, name.to_string())
+                .reason("no size given")
+                .hint("set one with SegmentOptions::size")
+        })?;
+        let spec = if self.raw {
+            Spec::Raw
+        } else {
+            Spec::Shmkit {
+                kind: Kind::Bytes,
+                control_extra: 0,
+            }
+        };
+        Segment::create_with(&name, self, spec, size, &mut |_| {})
+    }
+
+    /// Opens an existing segment.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], [`ErrorKind::Incompatible`]
+    /// (a foreign segment opened without [`raw`](Self::raw), another kind, another layout
+    /// version), [`ErrorKind::Corrupt`] (a header that lies), [`ErrorKind::Timeout`] (its
+    /// creator never finished initialising it).
+    pub fn open(&self, name: impl IntoName) -> Result<Segment> {
+        let name = name.into_name().map_err(|e| e.during(Op::Open))?;
+        let expect = if self.raw { None } else { Some(Kind::Bytes) };
+        Segment::open_with(&name, self, expect)
+    }
+
+    /// Opens the segment if it exists, otherwise creates it. Safe against other processes doing
+    /// the same at the same moment: exactly one creates, the others open.
+    ///
+    /// # Errors
+    /// Those of [`open`](Self::open) and [`create`](Self::create).
+    pub fn open_or_create(&self, name: impl IntoName) -> Result<Segment> {
+        let name = name.into_name().map_err(|e| e.during(Op::Open))?;
+        let opts = self.clone().access(Access::ReadWrite);
+        loop {
+            match opts.open(&name) {
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                other => return other,
+            }
+            match opts.create(&name) {
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// What to build: a raw segment, or a shmkit one of a kind with `control_extra` bytes of
+/// kind-specific control block after the header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Spec {
+    Raw,
+    Shmkit { kind: Kind, control_extra: usize },
+}
+
+/// A named shared-memory segment, mapped into this process.
+///
+/// Dropping the handle unmaps it; with [`Lifetime::LastClose`] the last handle anywhere also
+/// removes the name. All methods take `&self`: a `Segment` can be shared between threads.
+///
+/// # Reading and writing
+///
+/// Another process may write the segment at any moment, so shmkit never hands out a `&[u8]`
+/// over it. [`read`](Self::read) and [`write`](Self::write) copy, bounds-checked; for zero-copy
+/// access there are raw pointers and the `unsafe` [`as_slice`](Self::as_slice). To exchange
+/// values consistently without locking, use a [`Cell`](crate::Cell).
+///
+/// ```
+/// use shmkit::{Access, Segment};
+///
+/// # let name = format!("doc-seg-{}", std::process::id());
+/// let writer = Segment::create(&name, 4096)?;
+/// {
+///     let _guard = writer.lock()?;
+///     writer.write(0, b"hello")?;
+///     writer.notify_change();
+/// }
+///
+/// let reader = Segment::open(&name, Access::ReadOnly)?;
+/// let mut buf = [0u8; 5];
+/// reader.read(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// assert!(reader.write(0, b"x").is_err(), "read-only");
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Segment {
+    map: Option<sys::Mapping>,
+    name: SegmentName,
+    access: Access,
+    /// `None` for raw segments.
+    geo: Option<Geometry>,
+    /// Remove the name when this handle is the last to close.
+    unlink_if_last: bool,
+    /// This process may write the control region (lock, waiter counts).
+    control_writable: bool,
+}
+
+impl fmt::Debug for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.name)
+            .field("access", &self.access)
+            .field("kind", &self.kind())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Segment {
+    /// Creates a segment of `size` data bytes with the default options (mode `0600`,
+    /// [`Lifetime::LastClose`], shmkit format). See [`SegmentOptions`] for the others.
+    ///
+    /// # Errors
+    /// As for [`SegmentOptions::create`].
+    pub fn create(name: impl IntoName, size: usize) -> Result<Segment> {
+        SegmentOptions::new().size(size).create(name)
+    }
+
+    /// Opens an existing shmkit segment.
+    ///
+    /// # Errors
+    /// As for [`SegmentOptions::open`].
+    pub fn open(name: impl IntoName, access: Access) -> Result<Segment> {
+        SegmentOptions::new().access(access).open(name)
+    }
+
+    /// The builder for everything else: [`SegmentOptions`].
+    pub fn options() -> SegmentOptions {
+        SegmentOptions::new()
+    }
+
+    pub(crate) fn create_with(
+        name: &SegmentName,
+        opts: &SegmentOptions,
+        spec: Spec,
+        data_len: usize,
+        init_control: &mut dyn FnMut(*mut u8),
+    ) -> Result<Segment> {
+        let err =
+            |kind, reason: String| Error::new(kind, Op::Create, name.to_string()).reason(reason);
+        if data_len == 0
+            && matches!(
+                spec,
+                Spec::Raw
+                    | Spec::Shmkit {
+                        kind: Kind::Bytes,
+                        ..
+                    }
+            )
+        {
+            return Err(err(
+                ErrorKind::InvalidSize,
+                "size 0: a segment needs at least one byte".into(),
+            ));
+        }
+        let (total, geo) = match spec {
+            Spec::Raw => (data_len, None),
+            Spec::Shmkit {
+                kind,
+                control_extra,
+            } => {
+                let control = round_up(HEADER_LEN + control_extra, sys::page_size().max(64));
+                let mut flags = 0;
+                if opts.lifetime == Lifetime::LastClose {
+                    flags |= FLAG_LAST_CLOSE;
+                }
+                if reads_without_writing(opts.mode) {
+                    flags |= FLAG_WAKE_ALWAYS;
+                }
+                let total = control.checked_add(data_len);
+                (
+                    total.unwrap_or(usize::MAX),
+                    Some(Geometry {
+                        kind,
+                        flags,
+                        total_len: total.unwrap_or(0),
+                        data_offset: control,
+                        data_len,
+                    }),
+                )
+            }
+        };
+        if total > isize::MAX as usize || total as u64 > i64::MAX as u64 {
+            return Err(err(
+                ErrorKind::InvalidSize,
+                format!("{data_len} bytes is more than this system can address"),
+            ));
+        }
+        let pid = sys::current_process().0;
+        let mut init = |base: *mut u8, len: usize| {
+            if let Some(g) = geo {
+                debug_assert_eq!(len, g.total_len);
+                // SAFETY: `base` is the start of a fresh, zeroed, writable mapping of `len >=
+                // HEADER_LEN` bytes, page-aligned (so aligned for `Header`); nobody else can
+                // see it yet.
+                let header = unsafe { &*base.cast::<Header>() };
+                init_control(base);
+                header.init(
+                    g.kind,
+                    g.flags,
+                    (g.total_len, g.data_offset, g.data_len),
+                    pid,
+                );
+            }
+        };
+        let map = sys::create(
+            name.as_str(),
+            total,
+            opts.mode,
+            &mut init,
+            &layout::is_orphan,
+        )
+        .map_err(|e| create_error(name, total, e))?;
+        Ok(Segment {
+            map: Some(map),
+            name: name.clone(),
+            access: Access::ReadWrite,
+            geo,
+            unlink_if_last: match geo {
+                Some(g) => g.flags & FLAG_LAST_CLOSE != 0,
+                None => opts.lifetime == Lifetime::LastClose,
+            },
+            control_writable: true,
+        })
+    }
+
+    pub(crate) fn open_with(
+        name: &SegmentName,
+        opts: &SegmentOptions,
+        expect: Option<Kind>,
+    ) -> Result<Segment> {
+        let raw = expect.is_none();
+        let want = match (raw, opts.access) {
+            (true, Access::ReadOnly) => Want::Read,
+            (_, Access::ReadWrite) => Want::ReadWrite,
+            (false, Access::ReadOnly) => Want::PreferWrite,
+        };
+        let reclaim: &dyn Fn(&[u8]) -> bool = if raw { &|_| false } else { &layout::is_orphan };
+        let map = sys::open(name.as_str(), want, reclaim)
+            .map_err(|e| open_error(name, opts.access, e))?;
+        let fail =
+            |kind, reason: String| Error::new(kind, Op::Open, name.to_string()).reason(reason);
+        let Some(kind) = expect else {
+            if map.len() == 0 {
+                return Err(fail(ErrorKind::InvalidSize, "it is empty (0 bytes)".into())
+                    .hint("its creator must size it before others open it"));
+            }
+            return Ok(Segment {
+                name: name.clone(),
+                access: opts.access,
+                geo: None,
+                unlink_if_last: opts.lifetime == Lifetime::LastClose
+                    && opts.access == Access::ReadWrite,
+                control_writable: map.writable(),
+                map: Some(map),
+            });
+        };
+        if map.len() < HEADER_LEN {
+            return Err(fail(
+                ErrorKind::Incompatible,
+                format!(
+                    "it is only {} bytes, too small for a shmkit header",
+                    map.len()
+                ),
+            )
+            .hint("open it raw to reach its bytes"));
+        }
+        // SAFETY: the mapping is at least HEADER_LEN bytes and page-aligned; every field of
+        // `Header` is an atomic, valid for any bit pattern and for concurrent writers.
+        let header = unsafe { &*map.ptr().cast::<Header>() };
+        let deadline = Instant::now() + INIT_WAIT;
+        let geo = loop {
+            match layout::validate(&Fields::load(header), map.len() as u64) {
+                Ok(g) => break g,
+                Err(Problem::NotReady) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(p) => {
+                    let kind = match p {
+                        Problem::Corrupt(_) => ErrorKind::Corrupt,
+                        Problem::NotReady => ErrorKind::Timeout,
+                        _ => ErrorKind::Incompatible,
+                    };
+                    let e = fail(kind, p.describe());
+                    return Err(match p {
+                        Problem::Foreign => {
+                            e.hint("open it raw (SegmentOptions::raw) to reach its bytes")
+                        }
+                        Problem::NotReady => {
+                            e.hint("its creator may have died; remove it with `shmkit rm NAME`")
+                        }
+                        _ => e,
+                    });
+                }
+            }
+        };
+        if geo.kind != kind {
+            return Err(fail(
+                ErrorKind::Incompatible,
+                format!("it is a {}, not a {}", geo.kind, kind),
+            ));
+        }
+        if opts.access == Access::ReadOnly && map.writable() {
+            // The data region becomes read-only; the control region stays writable so that
+            // this handle can count itself as a waiter and take the lock.
+            let data_pages = round_up(geo.data_len, sys::page_size());
+            let len = data_pages.min(map.len() - geo.data_offset);
+            map.protect_read_only(geo.data_offset, len)
+                .map_err(|e| Error::os(Op::Open, name.to_string(), e))?;
+        }
+        Ok(Segment {
+            name: name.clone(),
+            access: opts.access,
+            unlink_if_last: geo.flags & FLAG_LAST_CLOSE != 0,
+            control_writable: map.writable(),
+            geo: Some(geo),
+            map: Some(map),
+        })
+    }
+
+    fn map(&self) -> &sys::Mapping {
+        // `map` is only taken out in `Drop`.
+        self.map.as_ref().expect("segment used after drop")
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &SegmentName {
+        &self.name
+    }
+
+    /// The number of data bytes (for a shmkit segment, without its header).
+    pub fn len(&self) -> usize {
+        match self.geo {
+            Some(g) => g.data_len,
+            None => self.map().len(),
+        }
+    }
+
+    /// Whether the segment has no data bytes (never true for segments shmkit creates).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How this handle accesses the data.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// What the segment holds (`None` for a raw segment, which has no header).
+    pub fn kind(&self) -> Option<Kind> {
+        self.geo.map(|g| g.kind)
+    }
+
+    /// When the name goes away. For a raw segment: what this handle will do on close.
+    pub fn lifetime(&self) -> Lifetime {
+        if self.unlink_if_last {
+            Lifetime::LastClose
+        } else {
+            Lifetime::Persistent
+        }
+    }
+
+    /// The header, for shmkit-format segments.
+    pub(crate) fn header(&self) -> Option<&Header> {
+        self.geo.map(|_| {
+            // SAFETY: validated at open/create: the mapping holds a whole, page-aligned header,
+            // made only of atomics.
+            unsafe { &*self.map().ptr().cast::<Header>() }
+        })
+    }
+
+    fn header_for(&self, op: Op) -> Result<&Header> {
+        self.header().ok_or_else(|| {
+            Error::new(ErrorKind::Incompatible, op, self.name.to_string())
+                .reason("a raw segment has no lock and no change counter")
+        })
+    }
+
+    /// The kind's control block (after the header), for cells and streams.
+    #[allow(dead_code)] // used by the cell and stream modules
+    pub(crate) fn control_ptr(&self) -> *mut u8 {
+        // SAFETY: HEADER_LEN is inside the mapping of every shmkit segment (validated).
+        unsafe { self.map().ptr().add(HEADER_LEN) }
+    }
+
+    /// Bytes available for the kind's control block.
+    #[allow(dead_code)] // used by the cell and stream modules
+    pub(crate) fn control_len(&self) -> usize {
+        self.geo.map_or(0, |g| g.data_offset - HEADER_LEN)
+    }
+
+    /// Whether this process may write the control region.
+    #[allow(dead_code)] // used by the cell and stream modules
+    pub(crate) fn control_writable(&self) -> bool {
+        self.control_writable
+    }
+
+    /// Whether signallers must always wake (some readers cannot count themselves).
+    pub(crate) fn wake_always(&self) -> bool {
+        self.geo.is_some_and(|g| g.flags & FLAG_WAKE_ALWAYS != 0)
+    }
+
+    fn data_offset(&self) -> usize {
+        self.geo.map_or(0, |g| g.data_offset)
+    }
+
+    /// Address of the first data byte.
+    ///
+    /// Other processes may write the memory behind it at any time; reading it is sound only with
+    /// volatile or atomic accesses, or copies whose result you validate.
+    pub fn as_ptr(&self) -> *const u8 {
+        // SAFETY: data_offset <= the mapping's length (validated).
+        unsafe { self.map().ptr().add(self.data_offset()) }
+    }
+
+    /// Address of the first data byte, for writing; `None` on a read-only handle.
+    pub fn as_mut_ptr(&self) -> Option<*mut u8> {
+        (self.access == Access::ReadWrite).then(|| self.as_ptr().cast_mut())
+    }
+
+    /// The data as a slice.
+    ///
+    /// # Safety
+    /// No process may write the data while the slice lives (hold the lock, and make sure every
+    /// writer takes it too). Otherwise this is a data race.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: the range is our mapping's data region; the caller guarantees no concurrent
+        // writes for the slice's lifetime.
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len()) }
+    }
+
+    /// The data as a mutable slice.
+    ///
+    /// # Safety
+    /// No other process or thread may read or write the data while the slice lives (hold the
+    /// lock, and make sure everyone else takes it too).
+    ///
+    /// # Panics
+    /// On a read-only handle.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
+        let p = self
+            .as_mut_ptr()
+            .expect("as_mut_slice on a read-only segment handle");
+        // SAFETY: the range is our writable data region; exclusivity is the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(p, self.len()) }
+    }
+
+    fn check_range(&self, op: Op, offset: usize, len: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len() => Ok(()),
+            _ => Err(
+                Error::new(ErrorKind::InvalidSize, op, self.name.to_string()).reason(format!(
+                    "bytes {offset}..{} are outside its {} bytes",
+                    offset.saturating_add(len),
+                    self.len()
+                )),
+            ),
+        }
+    }
+
+    /// Copies `buf.len()` bytes starting at data offset `offset` into `buf`.
+    ///
+    /// Without a lock (or a [`Cell`](crate::Cell)), a concurrent writer can make the copy a mix
+    /// of old and new bytes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidSize`] if the range is outside the data.
+    pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.check_range(Op::Read, offset, buf.len())?;
+        // SAFETY: the source range is inside our mapping (checked above) and does not overlap
+        // our private `buf`. Concurrent writers in other processes can only change which bytes
+        // we copy, not the memory safety of the copy.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len())
+        };
+        Ok(())
+    }
+
+    /// Copies `data` into the segment at data offset `offset`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`] on a read-only handle, [`ErrorKind::InvalidSize`] if the
+    /// range is outside the data.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<()> {
+        let Some(p) = self.as_mut_ptr() else {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                Op::Write,
+                self.name.to_string(),
+            )
+            .reason("this handle was opened read-only"));
+        };
+        self.check_range(Op::Write, offset, data.len())?;
+        // SAFETY: the destination range is inside our writable data region (checked above) and
+        // cannot overlap `data`, which is private memory.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p.add(offset), data.len()) };
+        Ok(())
+    }
+
+    fn lock_word(&self) -> Result<&crate::lock::LockWord> {
+        let h = self.header_for(Op::Lock)?;
+        if !self.control_writable {
+            return Err(
+                Error::new(ErrorKind::PermissionDenied, Op::Lock, self.name.to_string())
+                    .reason("this process may only read the segment, and the lock lives inside it")
+                    .hint("ask its owner for write permission (mode 0660 or 0666)"),
+            );
+        }
+        Ok(&h.lock)
+    }
+
+    /// Takes the segment's lock, waiting as long as a live process holds it.
+    ///
+    /// If the holder dies (even by `kill -9`), the lock passes to a waiter within about
+    /// 100 ms, and [`LockGuard::owner_died`] tells it so. Locking twice from one process waits
+    /// for itself: the lock is per process, not recursive.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Incompatible`] on a raw segment, [`ErrorKind::PermissionDenied`] if this
+    /// process cannot write the segment.
+    pub fn lock(&self) -> Result<LockGuard<'_>> {
+        let w = self.lock_word()?;
+        let how = w
+            .lock(&Os, None)
+            .expect("a lock without deadline always succeeds");
+        Ok(LockGuard::new(w, how))
+    }
+
+    /// Takes the lock if it is free (or its holder is dead); `Ok(None)` if a live process holds
+    /// it.
+    ///
+    /// # Errors
+    /// As for [`lock`](Self::lock).
+    pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>> {
+        let w = self.lock_word()?;
+        Ok(w.try_lock(&Os).map(|how| LockGuard::new(w, how)))
+    }
+
+    /// Takes the lock, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Timeout`] if a live process held it all that time; otherwise as for
+    /// [`lock`](Self::lock).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>> {
+        let w = self.lock_word()?;
+        match w.lock(&Os, Some(Instant::now() + timeout)) {
+            Some(how) => Ok(LockGuard::new(w, how)),
+            None => Err(
+                Error::new(ErrorKind::Timeout, Op::Lock, self.name.to_string()).reason(
+                    match w.owner_pid() {
+                        Some(pid) => format!("process {pid} held the lock for all of {timeout:?}"),
+                        None => format!("the lock stayed busy for {timeout:?}"),
+                    },
+                ),
+            ),
+        }
+    }
+
+    /// The id of the process holding the lock, if any (a snapshot: it may change at once).
+    pub fn lock_owner(&self) -> Option<u32> {
+        self.header().and_then(|h| h.lock.owner_pid())
+    }
+
+    /// The change counter: bumped by every [`notify_change`](Self::notify_change). Read it
+    /// before checking the data, then [`wait_change`](Self::wait_change) with it.
+    ///
+    /// Always 0 for a raw segment.
+    pub fn change_count(&self) -> u32 {
+        self.header().map_or(0, |h| h.change.key())
+    }
+
+    /// Bumps the change counter and wakes every process waiting in
+    /// [`wait_change`](Self::wait_change). Costs no system call when nobody waits. Does nothing
+    /// on a raw segment or a handle that cannot write the control region.
+    pub fn notify_change(&self) {
+        if let (Some(h), true) = (self.header(), self.control_writable) {
+            h.change.signal(self.wake_always());
+        }
+    }
+
+    /// Sleeps until the change counter differs from `seen`, at most `timeout` (`None`: no
+    /// limit), and returns the new count. No polling: a futex on Linux.
+    ///
+    /// ```
+    /// # use shmkit::Segment;
+    /// # let name = format!("doc-wait-{}", std::process::id());
+    /// let seg = Segment::create(&name, 16)?;
+    /// let seen = seg.change_count();
+    /// seg.notify_change(); // normally another process
+    /// assert_eq!(seg.wait_change(seen, None)?, seen.wrapping_add(1));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Timeout`], or [`ErrorKind::Incompatible`] on a raw segment.
+    pub fn wait_change(&self, seen: u32, timeout: Option<Duration>) -> Result<u32> {
+        let h = self.header_for(Op::Wait)?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        match h
+            .change
+            .wait(seen, deadline, Duration::ZERO, self.control_writable)
+        {
+            Waited::Changed => Ok(h.change.key()),
+            Waited::TimedOut => {
+                Err(
+                    Error::new(ErrorKind::Timeout, Op::Wait, self.name.to_string()).reason(
+                        format!("no change within {:?}", timeout.unwrap_or_default()),
+                    ),
+                )
+            }
+        }
+    }
+
+    /// Removes the name `name` now. Handles already open keep working; the memory is freed when
+    /// the last of them closes. Like `shm_unlink`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], [`ErrorKind::InvalidName`].
+    pub fn remove(name: impl IntoName) -> Result<()> {
+        let name = name.into_name().map_err(|e| e.during(Op::Remove))?;
+        sys::remove(name.as_str()).map_err(|e| Error::os(Op::Remove, name.to_string(), e))
+    }
+
+    /// Lists every object in the system's shared-memory namespace (on Linux, `/dev/shm`):
+    /// shmkit segments with their kind and state, and foreign ones.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] where the platform cannot enumerate, or the OS error reading
+    /// the directory.
+    pub fn list() -> Result<Vec<SegmentInfo>> {
+        let raw = sys::list().map_err(|e| Error::os(Op::Inspect, None, e).without_hint())?;
+        Ok(raw.into_iter().map(SegmentInfo::from_raw).collect())
+    }
+
+    /// Describes one segment (which may be foreign, and need not have a portable name).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], or [`ErrorKind::InvalidName`] for a name with `/` or NUL.
+    pub fn info(name: &str) -> Result<SegmentInfo> {
+        check_native_name(name, Op::Inspect)?;
+        match sys::stat(name) {
+            Ok(Some(raw)) => Ok(SegmentInfo::from_raw(raw)),
+            Ok(None) => Err(
+                Error::new(ErrorKind::Incompatible, Op::Inspect, name.to_string())
+                    .reason("it is not a regular shared-memory object"),
+            ),
+            Err(e) => Err(Error::os(Op::Inspect, name.to_string(), e)),
+        }
+    }
+
+    /// Removes every shmkit segment that no process holds — including [`Lifetime::Persistent`]
+    /// ones nobody has open and the orphans of crashed users — and the leftovers of creators that
+    /// died mid-creation. Foreign objects are never touched. With `dry_run`, only reports what it
+    /// would remove.
+    ///
+    /// A segment that a process holds is never removed: the check and the removal happen under
+    /// an exclusive lock that no holder can share.
+    ///
+    /// # Errors
+    /// As for [`list`](Self::list); segments that vanish or become busy meanwhile are skipped.
+    pub fn gc(dry_run: bool) -> Result<Vec<SegmentInfo>> {
+        let mut removed = Vec::new();
+        for info in Segment::list()? {
+            let temp = info.name.starts_with(sys::TEMP_PREFIX);
+            if !(info.kind.is_shmkit() || temp) || info.state == State::Live {
+                continue;
+            }
+            if dry_run {
+                if info.state != State::Unknown {
+                    removed.push(info);
+                }
+                continue;
+            }
+            let pred: &dyn Fn(&[u8]) -> bool = if temp { &|_| true } else { &layout::is_shmkit };
+            match sys::reclaim(&info.name, pred) {
+                Ok(Reclaimed::Removed) => removed.push(info),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(Error::os(Op::Remove, info.name.clone(), e)),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if let Some(map) = self.map.take() {
+            map.close(self.unlink_if_last);
+        }
+    }
+}
+
+/// Whether some class of users may read but not write: such readers cannot count themselves as
+/// waiters, so signallers must always wake.
+fn reads_without_writing(mode: u32) -> bool {
+    [6, 3, 0]
+        .iter()
+        .any(|shift| (mode >> shift) & 0o4 != 0 && (mode >> shift) & 0o2 == 0)
+}
+
+fn round_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to).saturating_mul(to)
+}
+
+/// Names of foreign objects are only checked for what the OS cannot take.
+pub(crate) fn check_native_name(name: &str, op: Op) -> Result<()> {
+    let bad = if name.is_empty() {
+        Some("the name is empty")
+    } else if name.contains('/') || name.contains('\0') {
+        Some("'/' and NUL are not allowed in shared-memory names")
+    } else if name == "." || name == ".." {
+        Some("'.' and '..' are not shared-memory names")
+    } else {
+        None
+    };
+    match bad {
+        Some(why) => Err(Error::new(ErrorKind::InvalidName, op, name.to_string()).reason(why)),
+        None => Ok(()),
+    }
+}
+
+fn create_error(name: &SegmentName, total: usize, e: std::io::Error) -> Error {
+    let err = Error::os(Op::Create, name.to_string(), e);
+    if err.kind() == ErrorKind::OutOfResources {
+        let free = sys::free_space()
+            .map(|f| format!(" ({} free in {})", human_bytes(f), sys::SHM_DIR))
+            .unwrap_or_default();
+        return err.reason(format!(
+            "not enough shared memory to reserve {}{free}",
+            human_bytes(total as u64)
+        ));
+    }
+    if err.kind() == ErrorKind::AlreadyExists {
+        return err.reason("a segment with this name exists already");
+    }
+    err
+}
+
+fn open_error(name: &SegmentName, access: Access, e: std::io::Error) -> Error {
+    let invalid = e.kind() == std::io::ErrorKind::InvalidInput;
+    let busy = e.kind() == std::io::ErrorKind::WouldBlock;
+    let err = Error::os(Op::Open, name.to_string(), e);
+    if invalid {
+        return err
+            .reason("it is not a regular shared-memory object")
+            .without_hint();
+    }
+    if busy {
+        return Error::new(ErrorKind::Timeout, Op::Open, name.to_string())
+            .reason("another process kept it locked while removing it");
+    }
+    if err.kind() == ErrorKind::PermissionDenied && access == Access::ReadWrite {
+        return err
+            .reason("no permission to open it for writing")
+            .hint("open it read-only, or ask its owner to widen its mode (`shmkit info NAME`)");
+    }
+    err
+}
+
+/// Formats a byte count the way the command line reads it back (`4 KiB`, `1.5 MiB`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// What an object in the shared-memory namespace holds.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// A shmkit segment of this kind.
+    Shmkit(Kind),
+    /// A shmkit header of a layout or kind this build does not read.
+    ShmkitOther,
+    /// No shmkit header: made by another program, or a raw shmkit segment.
+    Foreign,
+    /// Could not be read (no permission).
+    Unknown,
+}
+
+impl SegmentKind {
+    /// Whether it has a shmkit header.
+    pub fn is_shmkit(self) -> bool {
+        matches!(self, SegmentKind::Shmkit(_) | SegmentKind::ShmkitOther)
+    }
+
+    /// `bytes`, `cell`, `stream`, `shmkit?`, `foreign` or `?`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentKind::Shmkit(k) => k.as_str(),
+            SegmentKind::ShmkitOther => "shmkit?",
+            SegmentKind::Foreign => "foreign",
+            SegmentKind::Unknown => "?",
+        }
+    }
+}
+
+/// Whether anyone uses a segment.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// At least one process holds it.
+    Live,
+    /// A persistent shmkit segment that no process holds right now (kept until removed).
+    Idle,
+    /// A shmkit segment that should be gone: a `LastClose` segment whose holders all died, or a
+    /// creation that never finished. `gc` removes it; so does the next open or create of its name.
+    Stale,
+    /// Cannot tell (a foreign object: other programs do not announce that they use it).
+    Unknown,
+}
+
+impl State {
+    /// `live`, `idle`, `stale` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Idle => "idle",
+            State::Stale => "stale",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+/// What [`Segment::list`] and [`Segment::info`] report about one object.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SegmentInfo {
+    /// Its name (foreign objects may have non-portable names).
+    pub name: String,
+    /// Its total size in bytes (header included).
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Last modification of its size or mode (not of its contents), if known.
+    pub modified: Option<SystemTime>,
+    /// What it holds.
+    pub kind: SegmentKind,
+    /// Whether anyone uses it.
+    pub state: State,
+    /// Which processes hold it.
+    pub holders: Holders,
+    /// For shmkit segments: when its name goes away.
+    pub lifetime: Option<Lifetime>,
+    /// For shmkit segments: the data bytes (without the header).
+    pub data_len: Option<u64>,
+    /// For shmkit segments: where the data starts (after the header and control block).
+    pub data_offset: Option<u64>,
+    /// For shmkit segments: the creating process.
+    pub creator_pid: Option<u32>,
+    /// For shmkit segments: when it was created.
+    pub created: Option<SystemTime>,
+    /// For shmkit segments: the process holding its lock, if any.
+    pub lock_owner: Option<u32>,
+}
+
+impl SegmentInfo {
+    fn from_raw(raw: sys::RawEntry) -> SegmentInfo {
+        let mut head = [0u8; HEADER_LEN];
+        let read = sys::peek(&raw.name, &mut head);
+        let fields = read
+            .as_ref()
+            .ok()
+            .and_then(|&n| Fields::from_bytes(&head[..n]));
+        let shmkit = fields.filter(|f| f.magic == layout::MAGIC);
+        let kind = match (&read, shmkit) {
+            (Err(_), _) => SegmentKind::Unknown,
+            (Ok(_), None) => SegmentKind::Foreign,
+            (Ok(_), Some(f)) => match layout::validate(&f, raw.len) {
+                Ok(g) => SegmentKind::Shmkit(g.kind),
+                Err(_) => SegmentKind::ShmkitOther,
+            },
+        };
+        let last_close = shmkit.map(|f| f.flags & FLAG_LAST_CLOSE != 0);
+        let state = match (
+            &raw.holders,
+            kind.is_shmkit() || raw.name.starts_with(sys::TEMP_PREFIX),
+        ) {
+            (Holders::Held(_), _) => State::Live,
+            (Holders::Nobody, true) => {
+                if shmkit.is_some_and(|f| f.version == 0) || last_close != Some(false) {
+                    State::Stale
+                } else {
+                    State::Idle
+                }
+            }
+            _ => State::Unknown,
+        };
+        let lock_owner = shmkit.and_then(|_| {
+            let o = layout::LOCK_STATE_OFFSET;
+            let word = u32::from_le_bytes(head.get(o..o + 4)?.try_into().ok()?);
+            match word & crate::lock::PID_MASK {
+                0 => None,
+                pid => Some(pid),
+            }
+        });
+        SegmentInfo {
+            modified: u64::try_from(raw.modified_unix_secs)
+                .ok()
+                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+            size: raw.len,
+            mode: raw.mode,
+            uid: raw.uid,
+            holders: raw.holders,
+            kind,
+            state,
+            lifetime: last_close.map(|l| {
+                if l {
+                    Lifetime::LastClose
+                } else {
+                    Lifetime::Persistent
+                }
+            }),
+            data_len: shmkit.map(|f| f.data_len),
+            data_offset: shmkit.map(|f| f.data_offset),
+            creator_pid: shmkit.map(|f| f.creator_pid),
+            created: shmkit.map(|f| SystemTime::UNIX_EPOCH + Duration::from_nanos(f.created_ns)),
+            lock_owner,
+            name: raw.name,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_that_let_someone_read_without_writing() {
+        assert!(!reads_without_writing(0o600));
+        assert!(!reads_without_writing(0o660));
+        assert!(!reads_without_writing(0o666));
+        assert!(reads_without_writing(0o644));
+        assert!(reads_without_writing(0o640));
+        assert!(reads_without_writing(0o400));
+        assert!(!reads_without_writing(0o200));
+    }
+
+    #[test]
+    fn human_bytes_reads_like_the_cli_writes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(4096), "4 KiB");
+        assert_eq!(human_bytes(1536 * 1024), "1.5 MiB");
+        assert_eq!(human_bytes(8 << 30), "8 GiB");
+    }
+
+    #[test]
+    fn native_names_reject_only_what_the_os_cannot_take() {
+        assert!(check_native_name("qipc_sharedmemory_demo89e4", Op::Inspect).is_ok());
+        assert!(check_native_name("with space", Op::Inspect).is_ok());
+        for bad in ["", "a/b", "..", ".", "a\0"] {
+            assert_eq!(
+                check_native_name(bad, Op::Inspect).unwrap_err().kind(),
+                ErrorKind::InvalidName
+            );
+        }
+    }
+}

@@ -1,0 +1,736 @@
+//! Linux backend.
+//!
+//! A segment is a file in `/dev/shm` — exactly what glibc's `shm_open("/NAME")` uses, so
+//! Python's `SharedMemory(name=NAME)` and C programs see the same object.
+//!
+//! # Lifetime: shared `flock`s
+//!
+//! Every open handle holds a shared `flock` on its own open file description. The kernel drops
+//! the locks of a process that dies, however it dies. So:
+//!
+//! * a closing handle that can take the lock *exclusively* (non-blocking) is the last holder,
+//!   and may remove the name;
+//! * a segment whose lock anyone can take exclusively is held by nobody: `gc` may remove it,
+//!   and an opener may treat a `LastClose` one as the orphan of crashed users.
+//!
+//! `flock` converts a lock by dropping it first (`flock(2)`: "not guaranteed to be atomic"), and
+//! a failed non-blocking conversion leaves no lock at all. So a handle never converts the shared
+//! lock it relies on; it only tries `LOCK_EX` when it is leaving anyway (close) or when it holds
+//! nothing yet (open), and it re-checks what it opened after every conversion.
+//!
+//! # Races, and why they are harmless
+//!
+//! * *Creation* builds the segment nameless (`O_TMPFILE` in `/dev/shm`), reserves its memory,
+//!   initialises it, takes the shared lock, and only then links it under its name
+//!   (`linkat` fails with `EEXIST` if the name is taken). Nobody can see a half-built segment,
+//!   and a creator that dies before linking leaves nothing behind. Without `/proc` (needed to
+//!   link an `O_TMPFILE`), it uses a hidden temporary name and `renameat2(RENAME_NOREPLACE)`.
+//! * *A last closer and a new opener at once.* The closer holds `LOCK_EX` from before it
+//!   unlinks until it closes. An opener that opened the old file then cannot take `LOCK_SH`
+//!   until the closer is done; once it has it, it checks that the name still points at the inode
+//!   it holds (`fstat` vs `stat`). If not, the segment it holds is dead: it closes it and starts
+//!   again, finding the name missing (`NotFound`) or a newer segment. An opener that takes
+//!   `LOCK_SH` *before* the closer tries `LOCK_EX` makes the closer fail, so the closer leaves
+//!   the segment alone. Either way no opener keeps a removed segment, and no segment loses its
+//!   name while someone holds it.
+//! * A closer unlinks only after checking that the name still points at its own inode, so it
+//!   never removes a newer segment of the same name. (The check and the unlink are two calls; a
+//!   third process would have to remove the name *and* create a new segment between them.)
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{AtFlags, CWD, FallocateFlags, FlockOperation, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+
+use super::{Holders, RawEntry, Reclaimed, Want};
+
+/// The directory that holds POSIX shared memory on Linux.
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// How long an open or create keeps retrying while another process is in the middle of removing
+/// the segment (it holds `LOCK_EX` for a few microseconds).
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+
+fn path_of(name: &str) -> CString {
+    // Names reaching the backend are validated portable names or foreign names checked by the
+    // caller to contain no NUL and no '/'.
+    CString::new(format!("{SHM_DIR}/{name}")).unwrap_or_default()
+}
+
+/// The page size: the granularity of `mprotect` and of the control region.
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// An open, mapped segment, holding a shared `flock` that keeps it alive.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    writable: bool,
+    fd: OwnedFd,
+    path: CString,
+    dev: u64,
+    ino: u64,
+}
+
+// SAFETY: a `Mapping` owns its mapping and descriptor; the memory is shared with other processes
+// anyway, so every access goes through atomics or explicit copies made by the portable layer.
+unsafe impl Send for Mapping {}
+// SAFETY: as for `Send`: `&Mapping` only hands out the base pointer, and all reads and writes
+// through it are atomics or copies that tolerate concurrent writers.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Base address of the mapping (dangling when `len() == 0`).
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length of the mapping in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping was made writable.
+    pub(crate) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Makes `[offset, offset+len)` read-only (both page-aligned, inside the mapping).
+    pub(crate) fn protect_read_only(&self, offset: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        assert!(
+            offset % page_size() == 0 && offset.checked_add(len).is_some_and(|e| e <= self.len),
+            "protect_read_only({offset}, {len}) outside a {} byte mapping",
+            self.len
+        );
+        // SAFETY: the range is inside our own mapping (asserted above); making it read-only
+        // cannot invalidate references, as the portable layer never writes to the data region
+        // of a read-only handle.
+        unsafe { rustix::mm::mprotect(self.ptr().add(offset).cast(), len, MprotectFlags::READ) }?;
+        Ok(())
+    }
+
+    /// Releases the mapping and the hold. When `unlink_if_last` and no other process holds the
+    /// segment, removes its name (if the name still refers to this segment).
+    pub(crate) fn close(self, unlink_if_last: bool) {
+        self.unmap();
+        if unlink_if_last
+            && rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive).is_ok()
+            && same_file(&self.path, self.dev, self.ino)
+        {
+            // We hold LOCK_EX: nobody else holds the segment, and openers wait for us.
+            let _ = rustix::fs::unlinkat(CWD, &*self.path, AtFlags::empty());
+        }
+        // Dropping `fd` releases the lock.
+    }
+
+    fn unmap(&self) {
+        if self.len > 0 {
+            // SAFETY: `ptr`/`len` describe the mapping made in `map`; it is unmapped exactly once
+            // (here, from `close` or `drop`, which cannot both run: `close` consumes `self` and
+            // then `drop` sees `len == 0`).
+            let _ = unsafe { rustix::mm::munmap(self.ptr().cast(), self.len) };
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        self.unmap();
+        self.len = 0;
+    }
+}
+
+fn errno_is(e: &io::Error, errno: Errno) -> bool {
+    e.raw_os_error() == Some(errno.raw_os_error())
+}
+
+fn same_file(path: &CString, dev: u64, ino: u64) -> bool {
+    rustix::fs::statat(CWD, &**path, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| st.st_dev == dev && st.st_ino == ino)
+}
+
+fn map(fd: &OwnedFd, len: usize, writable: bool) -> io::Result<NonNull<u8>> {
+    if len == 0 {
+        return Ok(NonNull::dangling());
+    }
+    let prot = if writable {
+        ProtFlags::READ | ProtFlags::WRITE
+    } else {
+        ProtFlags::READ
+    };
+    // SAFETY: a fresh shared mapping of our own descriptor at an address the kernel picks; no
+    // existing memory is affected.
+    let p = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }?;
+    NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+}
+
+/// Reserves `len` bytes of shared memory for `fd`, so that a full `/dev/shm` fails here with
+/// `ENOSPC` instead of killing a process with `SIGBUS` on first touch.
+fn reserve(fd: &OwnedFd, len: u64) -> io::Result<()> {
+    match rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        // A filesystem without fallocate: size it, without a reservation.
+        Err(Errno::OPNOTSUPP) => Ok(rustix::fs::ftruncate(fd, len)?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates a segment: nameless, reserved, initialised by `init`, held, then linked under `name`.
+///
+/// If the name exists and nobody holds it and `reclaim_if(first bytes)` says it is an orphan, the
+/// orphan is removed and creation retried.
+pub(crate) fn create(
+    name: &str,
+    len: usize,
+    mode: u32,
+    init: &mut dyn FnMut(*mut u8, usize),
+    reclaim_if: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<Mapping> {
+    let path = path_of(name);
+    let mode = Mode::from_raw_mode(mode & 0o777);
+    let (fd, temp) = match new_nameless(mode) {
+        Ok(fd) => (fd, None),
+        Err(e) if nameless_unsupported(&e) => new_temp(mode)?,
+        Err(e) => return Err(e),
+    };
+    // Drop guard: a failure below must not leave the temporary name behind.
+    let temp_guard = TempName(temp);
+    // Exactly `mode`, whatever the umask.
+    rustix::fs::fchmod(&fd, mode)?;
+    reserve(&fd, len as u64)?;
+    let ptr = map(&fd, len, true)?;
+    let st = rustix::fs::fstat(&fd)?;
+    let mapping = Mapping {
+        ptr,
+        len,
+        writable: true,
+        fd,
+        path,
+        dev: st.st_dev,
+        ino: st.st_ino,
+    };
+    init(mapping.ptr(), len);
+    // Hold it before it has a name, so nobody ever sees it unheld.
+    rustix::fs::flock(&mapping.fd, FlockOperation::NonBlockingLockShared)?;
+
+    let deadline = Instant::now() + BUSY_RETRY;
+    loop {
+        let published = match &temp_guard.0 {
+            None => link_nameless(&mapping.fd, &mapping.path),
+            Some(tmp) => {
+                rustix::fs::renameat_with(CWD, &**tmp, CWD, &*mapping.path, RenameFlags::NOREPLACE)
+                    .map_err(io::Error::from)
+            }
+        };
+        match published {
+            Ok(()) => {
+                // The temporary name (if any) is now the real one.
+                std::mem::forget(temp_guard);
+                return Ok(mapping);
+            }
+            Err(e) if errno_is(&e, Errno::EXIST) => {
+                match reclaim(name, reclaim_if)? {
+                    Reclaimed::Removed | Reclaimed::Gone => continue,
+                    Reclaimed::Kept => return Err(e),
+                    Reclaimed::InUse => {
+                        // Somebody holds it. If that somebody is a last closer in the middle of
+                        // removing it (it holds LOCK_EX), the name is about to go: retry briefly.
+                        if being_removed(name) && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_micros(200));
+                            continue;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct TempName(Option<CString>);
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = rustix::fs::unlinkat(CWD, &**p, AtFlags::empty());
+        }
+    }
+}
+
+fn nameless_unsupported(e: &io::Error) -> bool {
+    // Old kernels or filesystems without O_TMPFILE answer EOPNOTSUPP, EISDIR or EINVAL; without
+    // /proc we cannot link the file afterwards.
+    [Errno::OPNOTSUPP, Errno::ISDIR, Errno::INVAL, Errno::NOENT]
+        .iter()
+        .any(|&n| errno_is(e, n))
+}
+
+fn new_nameless(mode: Mode) -> io::Result<OwnedFd> {
+    if !std::path::Path::new("/proc/self/fd").is_dir() {
+        return Err(Errno::NOENT.into());
+    }
+    Ok(rustix::fs::openat(
+        CWD,
+        SHM_DIR,
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        mode,
+    )?)
+}
+
+static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The prefix of temporary names used when `O_TMPFILE` cannot be used. It starts with a dot, which
+/// portable names cannot, so it never collides with a segment.
+pub(crate) const TEMP_PREFIX: &str = ".shmkit-new-";
+
+fn new_temp(mode: Mode) -> io::Result<(OwnedFd, Option<CString>)> {
+    loop {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = path_of(&format!(
+            "{TEMP_PREFIX}{}-{n}-{nanos:08x}",
+            rustix::process::getpid().as_raw_nonzero()
+        ));
+        match rustix::fs::openat(
+            CWD,
+            &*tmp,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            mode,
+        ) {
+            Ok(fd) => {
+                // Held from the first moment, so `gc` leaves it alone until we die.
+                rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared)?;
+                return Ok((fd, Some(tmp)));
+            }
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn link_nameless(fd: &OwnedFd, path: &CString) -> io::Result<()> {
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rustix::fs::linkat(CWD, &*proc_path, CWD, &**path, AtFlags::SYMLINK_FOLLOW)?;
+    Ok(())
+}
+
+/// Whether some process holds `LOCK_EX` on the segment (a closer or `gc` removing it).
+fn being_removed(name: &str) -> bool {
+    let Ok(holders) = lock_table() else {
+        return false;
+    };
+    let Ok(st) = rustix::fs::statat(CWD, &*path_of(name), AtFlags::SYMLINK_NOFOLLOW) else {
+        return true; // already gone: retrying will succeed
+    };
+    holders
+        .get(&(st.st_dev, st.st_ino))
+        .is_some_and(|l| l.iter().any(|h| h.exclusive))
+}
+
+/// Opens and maps an existing segment, taking a shared hold on it.
+///
+/// If nobody else holds it and `reclaim_if(first bytes)` says it is an orphan, removes it and
+/// reports `NotFound`.
+pub(crate) fn open(
+    name: &str,
+    want: Want,
+    reclaim_if: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<Mapping> {
+    let path = path_of(name);
+    let deadline = Instant::now() + BUSY_RETRY;
+    loop {
+        match try_open(&path, want, reclaim_if)? {
+            Some(m) => return Ok(m),
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(100)),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "another process kept the segment locked exclusively",
+                ));
+            }
+        }
+    }
+}
+
+/// One attempt; `Ok(None)` means "raced with a remover, try again".
+fn try_open(
+    path: &CString,
+    want: Want,
+    reclaim_if: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<Option<Mapping>> {
+    let base = OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let (fd, writable) = match want {
+        Want::Read => (
+            rustix::fs::openat(CWD, &**path, base | OFlags::RDONLY, Mode::empty())?,
+            false,
+        ),
+        Want::ReadWrite => (
+            rustix::fs::openat(CWD, &**path, base | OFlags::RDWR, Mode::empty())?,
+            true,
+        ),
+        Want::PreferWrite => {
+            match rustix::fs::openat(CWD, &**path, base | OFlags::RDWR, Mode::empty()) {
+                Ok(fd) => (fd, true),
+                Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) => (
+                    rustix::fs::openat(CWD, &**path, base | OFlags::RDONLY, Mode::empty())?,
+                    false,
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular shared-memory object",
+        ));
+    }
+    // Alone? Then it may be an orphan to reclaim.
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {
+            let mut head = [0u8; 256];
+            let n = rustix::io::pread(&fd, &mut head, 0)?;
+            if reclaim_if(&head[..n]) && same_file(path, st.st_dev, st.st_ino) {
+                rustix::fs::unlinkat(CWD, &**path, AtFlags::empty())?;
+                return Err(Errno::NOENT.into());
+            }
+            // Convert to shared; this drops the lock first, so re-check the name below.
+            match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
+                Ok(()) => {}
+                Err(Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Errno::WOULDBLOCK) => {
+            match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
+                Ok(()) => {}
+                // A remover holds LOCK_EX.
+                Err(Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // We hold LOCK_SH. Is the name still ours? If not, the segment we hold was removed.
+    match rustix::fs::statat(CWD, &**path, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino => {}
+        Ok(_) => return Ok(None),
+        Err(Errno::NOENT) => return Err(Errno::NOENT.into()),
+        Err(e) => return Err(e.into()),
+    }
+    let len = usize::try_from(st.st_size)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative or huge file size"))?;
+    let ptr = map(&fd, len, writable)?;
+    Ok(Some(Mapping {
+        ptr,
+        len,
+        writable,
+        fd,
+        path: path.clone(),
+        dev: st.st_dev,
+        ino: st.st_ino,
+    }))
+}
+
+/// Removes `name` unconditionally (like `shm_unlink`). Open handles keep working.
+pub(crate) fn remove(name: &str) -> io::Result<()> {
+    let path = path_of(name);
+    let st = rustix::fs::statat(CWD, &*path, AtFlags::SYMLINK_NOFOLLOW)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular shared-memory object",
+        ));
+    }
+    rustix::fs::unlinkat(CWD, &*path, AtFlags::empty())?;
+    Ok(())
+}
+
+/// Removes `name` only if no process holds it and `predicate(first bytes)` agrees.
+pub(crate) fn reclaim(name: &str, predicate: &dyn Fn(&[u8]) -> bool) -> io::Result<Reclaimed> {
+    let path = path_of(name);
+    let fd = match rustix::fs::openat(
+        CWD,
+        &*path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Reclaimed::Gone),
+        Err(e) => return Err(e.into()),
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Ok(Reclaimed::Kept);
+    }
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => return Ok(Reclaimed::InUse),
+        Err(e) => return Err(e.into()),
+    }
+    let mut head = [0u8; 256];
+    let n = rustix::io::pread(&fd, &mut head, 0)?;
+    if !predicate(&head[..n]) {
+        return Ok(Reclaimed::Kept);
+    }
+    if !same_file(&path, st.st_dev, st.st_ino) {
+        return Ok(Reclaimed::Gone);
+    }
+    match rustix::fs::unlinkat(CWD, &*path, AtFlags::empty()) {
+        Ok(()) => Ok(Reclaimed::Removed),
+        Err(Errno::NOENT) => Ok(Reclaimed::Gone),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads up to `buf.len()` bytes from the start of `name` without holding it.
+pub(crate) fn peek(name: &str, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = rustix::fs::openat(
+        CWD,
+        &*path_of(name),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    Ok(rustix::io::pread(&fd, buf, 0)?)
+}
+
+/// Everything in the shared-memory directory that is a regular file.
+pub(crate) fn list() -> io::Result<Vec<RawEntry>> {
+    let locks = lock_table().ok();
+    let mut out = Vec::new();
+    for entry in fs::read_dir(SHM_DIR)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue; // not UTF-8: not ours, not nameable by our API
+        };
+        out.push(match stat_entry(&name, locks.as_ref()) {
+            Ok(Some(e)) => e,
+            Ok(None) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The entry for one name (`Ok(None)` if it is not a regular file).
+pub(crate) fn stat(name: &str) -> io::Result<Option<RawEntry>> {
+    stat_entry(name, lock_table().ok().as_ref())
+}
+
+fn stat_entry(name: &str, locks: Option<&LockTable>) -> io::Result<Option<RawEntry>> {
+    let st = rustix::fs::statat(CWD, &*path_of(name), AtFlags::SYMLINK_NOFOLLOW)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Ok(None);
+    }
+    let holders = match locks {
+        Some(t) => match t.get(&(st.st_dev, st.st_ino)) {
+            Some(l) => Holders::Held(l.iter().map(|h| h.pid).collect()),
+            None => Holders::Nobody,
+        },
+        None => Holders::Unknown,
+    };
+    Ok(Some(RawEntry {
+        name: name.to_string(),
+        len: st.st_size.max(0) as u64,
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        modified_unix_secs: st.st_mtime,
+        holders,
+    }))
+}
+
+struct LockHolder {
+    pid: u32,
+    exclusive: bool,
+}
+
+type LockTable = HashMap<(u64, u64), Vec<LockHolder>>;
+
+/// The `flock` holders of every file, from `/proc/locks`: reading it does not disturb anyone,
+/// unlike probing with `LOCK_EX`.
+fn lock_table() -> io::Result<LockTable> {
+    let text = fs::read_to_string("/proc/locks")?;
+    Ok(parse_locks(&text))
+}
+
+fn parse_locks(text: &str) -> LockTable {
+    let mut table = LockTable::new();
+    for line in text.lines() {
+        // "1: FLOCK  ADVISORY  READ  1234 00:1a:5678 0 EOF"; blocked waiters have "->" after the id.
+        let mut f = line.split_whitespace();
+        let (Some(_id), Some(class)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if class != "FLOCK" {
+            continue;
+        }
+        let (Some(_advisory), Some(kind), Some(pid), Some(dev)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let mut parts = dev.split(':');
+        let (Some(maj), Some(min), Some(ino)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let (Ok(maj), Ok(min), Ok(ino), Ok(pid)) = (
+            u32::from_str_radix(maj, 16),
+            u32::from_str_radix(min, 16),
+            ino.parse::<u64>(),
+            pid.parse::<u32>(),
+        ) else {
+            continue;
+        };
+        let dev = rustix::fs::makedev(maj, min);
+        table.entry((dev, ino)).or_default().push(LockHolder {
+            pid,
+            exclusive: kind == "WRITE",
+        });
+    }
+    table
+}
+
+/// Free bytes in the shared-memory filesystem, for error messages.
+pub(crate) fn free_space() -> Option<u64> {
+    let s = rustix::fs::statvfs(SHM_DIR).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Waits while `*word == expected`, at most `timeout`. Returns `false` on timeout; `true` when
+/// woken, when the value differed, or spuriously (the caller re-checks).
+///
+/// A shared futex (no `FUTEX_PRIVATE_FLAG`): the kernel keys it by the page's backing object, so
+/// waiters and wakers in different processes meet.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+    use rustix::thread::futex;
+    let ts = timeout.map(|d| futex::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos().into(),
+    });
+    match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+        Err(Errno::TIMEDOUT) => false,
+        // Woken, value already changed (EAGAIN), or a signal (EINTR): the caller re-checks.
+        _ => true,
+    }
+}
+
+/// Wakes up to `count` waiters of `word` (`u32::MAX` for all).
+pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
+    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), count);
+}
+
+/// This process's id and a tag that tells it apart from a later process with the same id (the
+/// low 32 bits of its start time in clock ticks since boot).
+pub(crate) fn current_process() -> (u32, u32) {
+    static ME: OnceLock<(u32, u32)> = OnceLock::new();
+    // Not cached across fork: a forked child has a new pid, so check it.
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let cached = *ME.get_or_init(|| (pid, proc_stat(pid).map_or(0, |s| s.start_tag)));
+    if cached.0 == pid {
+        cached
+    } else {
+        (pid, proc_stat(pid).map_or(0, |s| s.start_tag))
+    }
+}
+
+/// Whether the process `pid` whose tag was `tag` (0: unknown) is still running.
+pub(crate) fn process_alive(pid: u32, tag: u32) -> bool {
+    let Some(raw) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match proc_stat(pid) {
+        Some(st) => {
+            // Zombies have died (they only wait to be reaped); a different start time means the
+            // id was reused by a new process.
+            !st.zombie && (tag == 0 || st.start_tag == 0 || st.start_tag == tag)
+        }
+        // No /proc (or another pid namespace): fall back to kill(pid, 0).
+        None => !matches!(rustix::process::test_kill_process(raw), Err(Errno::SRCH)),
+    }
+}
+
+struct ProcStat {
+    zombie: bool,
+    start_tag: u32,
+}
+
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_proc_stat(&text)
+}
+
+/// Parses `/proc/PID/stat`: the command name (field 2) may hold spaces and parentheses, so
+/// fields are counted after its last `)`. Field 3 is the state, field 22 the start time.
+fn parse_proc_stat(text: &str) -> Option<ProcStat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    let start: u64 = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat {
+        zombie: matches!(state, "Z" | "X" | "x"),
+        start_tag: start as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_locks() {
+        let t = parse_locks(
+            "1: FLOCK  ADVISORY  READ  1234 00:1a:5678 0 EOF\n\
+             1: -> FLOCK  ADVISORY  WRITE 99 00:1a:5678 0 EOF\n\
+             2: POSIX  ADVISORY  WRITE 77 fd:01:42 0 EOF\n\
+             3: FLOCK  ADVISORY  WRITE 4321 00:1a:5678 0 EOF\n\
+             garbage\n",
+        );
+        let h = &t[&(rustix::fs::makedev(0, 0x1a), 5678)];
+        assert_eq!(h.iter().map(|h| h.pid).collect::<Vec<_>>(), [1234, 4321]);
+        assert!(!h[0].exclusive && h[1].exclusive);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn parses_proc_stat_with_hostile_command_names() {
+        let s = "42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1 2";
+        let p = parse_proc_stat(s).unwrap();
+        assert!(!p.zombie);
+        assert_eq!(p.start_tag, 987654);
+        let z = "7 (x) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0";
+        assert!(parse_proc_stat(z).unwrap().zombie);
+        assert!(parse_proc_stat("nonsense").is_none());
+    }
+
+    #[test]
+    fn this_process_is_alive_and_pid_reuse_is_detected() {
+        let (pid, tag) = current_process();
+        assert!(process_alive(pid, tag));
+        assert!(!process_alive(pid, tag.wrapping_add(1)));
+        assert!(!process_alive(0, 0));
+        assert!(!process_alive(u32::MAX, 0));
+    }
+}

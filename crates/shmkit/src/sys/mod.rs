@@ -1,0 +1,80 @@
+//! The platform layer: the only place in shmkit with `cfg(target_os)` and raw system calls.
+//!
+//! One backend file per platform, each exporting the same names (memmap2's `unix.rs` /
+//! `windows.rs` shape, std's `futex_wait` / `futex_wake` naming), so the rest of the crate
+//! stays free of platform `cfg`s — `.ci/platform-cfg.sh` checks that. A platform without a
+//! backend gets `unsupported.rs`, whose calls fail with `Unsupported`, so the crate still
+//! compiles there.
+//!
+//! What every backend provides:
+//!
+//! | item | meaning |
+//! | --- | --- |
+//! | `Mapping` | an open segment: its memory mapped, and a *hold* on it that keeps it alive |
+//! | `create(name, len, mode, init, reclaim_if)` | reserve `len` bytes, run `init` on them, then publish the name atomically |
+//! | `open(name, want, reclaim_if)` | open and map an existing segment, taking a hold |
+//! | `Mapping::close(unlink_if_last)` | drop the hold; the last holder may remove the name |
+//! | `remove`, `reclaim`, `list`, `peek` | remove a name; remove it only if nobody holds it; enumerate; read the first bytes |
+//! | `futex_wait`, `futex_wake` | wait for / signal a change of a 32-bit word in shared memory |
+//! | `current_process`, `process_alive` | a process identity that survives pid reuse, and a liveness test |
+//!
+//! `reclaim_if(first_bytes)` lets the portable layer decide whether a segment that nobody holds
+//! is an orphan to remove (a `LastClose` segment whose users all died) without the backend
+//! knowing the header format.
+
+#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "linux.rs")]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android")),
+    path = "unsupported.rs"
+)]
+mod imp;
+
+pub(crate) use imp::*;
+
+/// How an `open` wants to access the segment's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Read-only: the whole mapping is read-only.
+    Read,
+    /// Read-write: the whole mapping is writable.
+    ReadWrite,
+    /// Read-write if permissions allow (so control words such as the lock and waiter counts can
+    /// be written), read-only otherwise. The caller write-protects the data region itself.
+    PreferWrite,
+}
+
+/// Who holds a segment, as far as the platform can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holders {
+    /// These processes hold it (ids as the platform numbers them; may be empty when the count is
+    /// known but not the ids).
+    Held(Vec<u32>),
+    /// Nobody holds it.
+    Nobody,
+    /// The platform cannot tell (no permission, or no way to enumerate holders).
+    Unknown,
+}
+
+/// One entry of the platform's shared-memory namespace.
+#[derive(Debug, Clone)]
+pub(crate) struct RawEntry {
+    pub name: String,
+    pub len: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub modified_unix_secs: i64,
+    pub holders: Holders,
+}
+
+/// What `reclaim` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reclaimed {
+    /// Nobody held it and the predicate agreed: the name is gone.
+    Removed,
+    /// Somebody holds it: left alone.
+    InUse,
+    /// Nobody held it but the predicate said keep it.
+    Kept,
+    /// It vanished while we looked.
+    Gone,
+}
