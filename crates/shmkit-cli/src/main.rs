@@ -1,1 +1,91 @@
-fn main() {}
+//! `shmkit`: create, inspect and clean up named shared memory from the command line.
+//!
+//! This file parses the command line and turns the outcome into an exit status; each
+//! subcommand lives in [`cmd`], errors and exit statuses in [`error`], stdout in [`output`],
+//! the presentation of segments in [`show`], and value parsing/formatting in [`util`].
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod error;
+mod output;
+mod show;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::output::Output;
+
+const ABOUT: &str = "Create, inspect and clean up named shared memory";
+
+const LONG_ABOUT: &str = "\
+Create, inspect and clean up named shared memory.
+
+A shared-memory segment is a block of memory that several processes map at once, found by its \
+name. On Linux a segment named NAME is the file /dev/shm/NAME: the very object that \
+shm_open(\"/NAME\"), Python's SharedMemory(name=\"NAME\") and the shmkit library open.
+
+A shmkit segment starts with a header (kind, sizes, creator, a lock and a change counter) that \
+shmkit programs check when they open it; a raw segment has none, for programs that do not use \
+shmkit. Segments made by programs with the shmkit library disappear when the last process \
+using them closes them, even after a crash; segments made with `shmkit create` are persistent \
+and stay until `shmkit rm` or `shmkit gc`.
+
+Names: 1 to 30 characters of A-Z a-z 0-9 . _ - not starting with '.' (the rule that works on \
+Linux, macOS and Windows alike).
+
+Sizes: a number of bytes, or with a unit K, M, G, T or P, which are powers of 1024 as in \
+`ls -h` (KiB, MiB, ... and lowercase k, m, ... mean the same; KB, MB, ... are refused as \
+ambiguous): 4096, 4K, 8MiB, 1.5G.
+
+Exit status: 0 success, 1 failure (the message says why), 2 usage error.";
+
+const EXAMPLES: &str = "\
+Examples:
+  shmkit create cam0 --size 8M   a persistent segment of 8 MiB
+  shmkit ls                      what exists, what state it is in, who holds it
+  shmkit info cam0               everything about one segment
+  shmkit dump cam0 --len 64      its first 64 bytes in hex
+  shmkit gc --dry-run            what crashed programs left behind
+
+Run `shmkit help COMMAND` for a command's options and examples.";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "shmkit",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: cmd::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return error::usage(e),
+    };
+    let mut out = Output::stdout();
+    let result = cli.command.run(&mut out);
+    // Flush even after a failure, so what was printed before it is not lost.
+    let flushed = out.flush();
+    error::exit(result.and(flushed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,60 @@
+//! `shmkit create`: a persistent segment, kept until `shmkit rm` or `shmkit gc`.
+
+use shmkit::{Lifetime, SegmentOptions, human_bytes};
+
+use crate::error::Result;
+use crate::output::Output;
+use crate::util;
+
+/// Create a persistent segment
+///
+/// Creates a shared-memory segment that stays until `shmkit rm` or `shmkit gc` removes it,
+/// even when no process has it open. Its memory is reserved now, so a full /dev/shm fails here
+/// and never crashes a writer later. Its bytes start as zeros.
+///
+/// A shmkit segment starts with a header (kind, sizes, creator, a lock and a change counter)
+/// that shmkit programs check when they open it; --raw leaves it out, for programs that map the
+/// bytes themselves (Python's multiprocessing.shared_memory, Qt, C with shm_open).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  shmkit create cam0 --size 8M                8 MiB of data, only for you (mode 0600)
+  shmkit create table --size 64K --mode 0640  your group may read it too
+  shmkit create py_buf --size 4096 --raw      headerless, for SharedMemory(name=\"py_buf\")")]
+pub struct Args {
+    #[arg(help = super::NAME_HELP)]
+    name: String,
+
+    /// How many data bytes (the header comes on top): a number, or with a unit K, M, G, T, P
+    /// (powers of 1024): 4096, 4K, 8MiB, 1.5G
+    #[arg(short, long, value_name = "SIZE", value_parser = util::parse_segment_size)]
+    size: usize,
+
+    /// Permission bits, in octal: 600 (only you), 640 (your group may read), 660, 666
+    #[arg(short, long, value_name = "OCTAL", default_value = "600", value_parser = util::parse_mode)]
+    mode: u32,
+
+    /// No header: byte 0 of the data is byte 0 of the object (no lock, no change counter)
+    #[arg(long)]
+    raw: bool,
+}
+
+/// Creates the segment and says what it made.
+pub fn run(args: Args, out: &mut Output) -> Result<()> {
+    let segment = SegmentOptions::new()
+        .size(args.size)
+        .mode(args.mode)
+        .lifetime(Lifetime::Persistent)
+        .raw(args.raw)
+        .create(args.name.as_str())?;
+    let format = match segment.kind() {
+        Some(kind) => format!("{kind} segment"),
+        None => "raw segment (no header)".to_string(),
+    };
+    out.line(format_args!(
+        "created {name}: {format} of {size}, mode {mode}, persistent — remove it with `shmkit rm {name}`",
+        name = segment.name(),
+        size = human_bytes(segment.len() as u64),
+        mode = util::format_mode(args.mode),
+    ))
+}

@@ -1,0 +1,266 @@
+//! `shmkit dump`: a segment's bytes in hex, like `hexdump -C`.
+//!
+//! The segment is opened raw and read-only, so any object can be dumped (foreign ones, shmkit
+//! segments of any kind, even one whose header does not validate) and dumping never changes it.
+//! For a shmkit segment, offsets count from the start of its data region by default.
+
+use shmkit::{Access, Segment, SegmentInfo, SegmentKind, SegmentOptions, human_bytes};
+
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::util;
+
+/// Bytes shown when `--len` is not given.
+const DEFAULT_LIMIT: usize = 4096;
+/// Bytes per line.
+const WIDTH: usize = 16;
+/// Bytes read from the segment at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Show a segment's bytes in hex
+///
+/// Prints the bytes like `hexdump -C`: offset, 16 bytes in hex, the same bytes as ASCII (. for
+/// the others). A run of identical lines is shown once, followed by a line with `*`; the last
+/// line is the offset where the dump ends.
+///
+/// For a shmkit segment, offsets count from the start of its data (the header is skipped);
+/// with --all they count from byte 0 of the object and the header is shown too. Other objects
+/// have no header: their data is the whole object.
+///
+/// Without --len at most the first 4 KiB are shown, and a last line says how many bytes
+/// remain. The segment is opened read-only and its contents may change while it is read.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  shmkit dump cam0                   the first 4 KiB of cam0's data
+  shmkit dump cam0 --offset 1K --len 64
+  shmkit dump cam0 --all --len 256   the header, from byte 0")]
+pub struct Args {
+    #[arg(help = super::NAME_HELP)]
+    name: String,
+
+    /// Where to start, in bytes (units as for sizes: 512, 4K)
+    #[arg(short, long, value_name = "N", default_value = "0", value_parser = util::parse_size)]
+    offset: u64,
+
+    /// How many bytes to show [default: to the end, at most 4 KiB]
+    #[arg(short = 'n', long, value_name = "N", value_parser = util::parse_size)]
+    len: Option<u64>,
+
+    /// Show the whole object from byte 0, header included
+    #[arg(short, long)]
+    all: bool,
+}
+
+/// The bytes offsets count from: the data region, or the whole object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Region {
+    /// Where it starts in the object.
+    start: usize,
+    /// Its length.
+    len: usize,
+}
+
+/// The part of the region to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    /// Offset in the region.
+    offset: usize,
+    /// Bytes to show.
+    len: usize,
+    /// Bytes after the window that the default limit left out.
+    left_out: usize,
+}
+
+/// Opens the segment read-only and prints the window asked for.
+pub fn run(args: Args, out: &mut Output) -> Result<()> {
+    let segment = SegmentOptions::new()
+        .raw(true)
+        .access(Access::ReadOnly)
+        .open(args.name.as_str())?;
+    // Described after opening: the name now certainly refers to the object we hold.
+    let info = Segment::info(&args.name)?;
+    let region = region(&info, segment.len(), args.all);
+    let window = window(region, args.offset, args.len)
+        .map_err(|why| Error::Failed(format!("cannot dump {:?}: {why}", args.name)))?;
+    hexdump(out, &segment, region.start, window)?;
+    if window.left_out > 0 {
+        let rest = window.len + window.left_out;
+        out.line(format_args!(
+            "(showed {} of the {} from offset {}; --len {rest} shows them all)",
+            human_bytes(window.len as u64),
+            human_bytes(rest as u64),
+            window.offset,
+        ))?;
+    }
+    Ok(())
+}
+
+/// The data region of a valid shmkit segment (unless `all`), otherwise the whole object of
+/// `object_len` bytes. Header values are checked against the mapping, not trusted.
+fn region(info: &SegmentInfo, object_len: usize, all: bool) -> Region {
+    let whole = Region {
+        start: 0,
+        len: object_len,
+    };
+    if all || !matches!(info.kind, SegmentKind::Shmkit(_)) {
+        return whole;
+    }
+    let (Some(offset), Some(len)) = (info.data_offset, info.data_len) else {
+        return whole;
+    };
+    match (usize::try_from(offset), usize::try_from(len)) {
+        (Ok(start), Ok(len)) if start.checked_add(len).is_some_and(|end| end <= object_len) => {
+            Region { start, len }
+        }
+        _ => whole,
+    }
+}
+
+/// The bytes `offset..offset+len` of `region`, or why they are not in it.
+fn window(region: Region, offset: u64, len: Option<u64>) -> Result<Window, String> {
+    let size = region.len;
+    let what = format!("its {size} bytes ({})", human_bytes(size as u64));
+    let offset = usize::try_from(offset)
+        .ok()
+        .filter(|&o| o < size || (o == size && len == Some(0)))
+        .ok_or_else(|| format!("offset {offset} is not inside {what}"))?;
+    let available = size - offset;
+    match len {
+        None => {
+            let len = available.min(DEFAULT_LIMIT);
+            Ok(Window {
+                offset,
+                len,
+                left_out: available - len,
+            })
+        }
+        Some(n) => match usize::try_from(n) {
+            Ok(len) if len <= available => Ok(Window {
+                offset,
+                len,
+                left_out: 0,
+            }),
+            _ => Err(format!(
+                "bytes {offset}..{} are not inside {what}; at most {available} remain from \
+                 offset {offset}",
+                u128::from(n) + offset as u128
+            )),
+        },
+    }
+}
+
+/// Prints `window` of the region starting at `start` in `segment`, line by line, with repeated
+/// lines collapsed to `*`.
+fn hexdump(out: &mut Output, segment: &Segment, start: usize, window: Window) -> Result<()> {
+    if window.len == 0 {
+        return Ok(());
+    }
+    let end = window.offset + window.len;
+    let digits = format!("{end:x}").len().max(8);
+    let mut buf = vec![0u8; CHUNK.min(window.len)];
+    let mut previous: Option<Vec<u8>> = None;
+    let mut starred = false;
+    let mut at = window.offset;
+    while at < end {
+        let chunk = &mut buf[..CHUNK.min(end - at)];
+        segment.read(start + at, chunk)?;
+        for line in chunk.chunks(WIDTH) {
+            if line.len() == WIDTH && previous.as_deref() == Some(line) {
+                if !starred {
+                    out.line("*")?;
+                    starred = true;
+                }
+            } else {
+                out.line(hex_line(at, digits, line))?;
+                starred = false;
+                previous = Some(line.to_vec());
+            }
+            at += line.len();
+        }
+    }
+    out.line(format_args!("{end:0digits$x}"))
+}
+
+/// One line of the dump: offset, up to 16 bytes in hex (two groups of 8), then as ASCII.
+fn hex_line(offset: usize, digits: usize, bytes: &[u8]) -> String {
+    let mut line = format!("{offset:0digits$x} ");
+    for i in 0..WIDTH {
+        if i % 8 == 0 {
+            line.push(' ');
+        }
+        match bytes.get(i) {
+            Some(b) => line.push_str(&format!("{b:02x} ")),
+            None => line.push_str("   "),
+        }
+    }
+    let ascii: String = bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    line.push_str(&format!(" |{ascii}|"));
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_look_like_hexdump_c() {
+        assert_eq!(
+            hex_line(0, 8, b"hello shmkit\0\x01\x7f\xff"),
+            "00000000  68 65 6c 6c 6f 20 73 68  6d 6b 69 74 00 01 7f ff  |hello shmkit....|"
+        );
+        assert_eq!(
+            hex_line(0x10, 8, b"abc"),
+            "00000010  61 62 63                                          |abc|"
+        );
+    }
+
+    const DATA: Region = Region {
+        start: 4096,
+        len: 10_000,
+    };
+
+    #[test]
+    fn default_window_is_capped() {
+        assert_eq!(
+            window(DATA, 0, None),
+            Ok(Window {
+                offset: 0,
+                len: 4096,
+                left_out: 10_000 - 4096,
+            })
+        );
+        assert_eq!(
+            window(DATA, 9_000, None),
+            Ok(Window {
+                offset: 9_000,
+                len: 1_000,
+                left_out: 0,
+            })
+        );
+    }
+
+    #[test]
+    fn explicit_windows_must_fit() {
+        assert_eq!(window(DATA, 10, Some(9_990)).map(|w| w.len), Ok(9_990));
+        assert_eq!(window(DATA, 10_000, Some(0)).map(|w| w.len), Ok(0));
+        let err = window(DATA, 10, Some(9_991)).unwrap_err();
+        assert!(
+            err.contains("bytes 10..10001 are not inside its 10000 bytes"),
+            "{err}"
+        );
+        let err = window(DATA, 10_000, None).unwrap_err();
+        assert!(err.contains("offset 10000 is not inside"), "{err}");
+        assert!(window(DATA, u64::MAX, Some(u64::MAX)).is_err());
+        assert!(window(DATA, 1, Some(u64::MAX)).is_err());
+    }
+}

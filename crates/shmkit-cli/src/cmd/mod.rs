@@ -1,0 +1,48 @@
+//! The subcommands, one module each. A module holds its clap `Args` (with the subcommand's
+//! help and examples) and a `run(args, out)` that does the work and writes to [`Output`].
+//!
+//! To add a subcommand: write `cmd/NAME.rs` on the same pattern, then add a variant to
+//! [`Command`] and an arm to [`Command::run`].
+
+use clap::Subcommand;
+
+use crate::error::Result;
+use crate::output::Output;
+
+pub mod create;
+pub mod dump;
+pub mod gc;
+pub mod info;
+pub mod ls;
+pub mod rm;
+
+/// The help of every NAME argument.
+pub const NAME_HELP: &str =
+    "The segment's name: 1 to 30 characters of A-Z a-z 0-9 . _ - not starting with '.'";
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Create(create::Args),
+    #[command(visible_alias = "list")]
+    Ls(ls::Args),
+    Info(info::Args),
+    #[command(visible_alias = "remove")]
+    Rm(rm::Args),
+    Gc(gc::Args),
+    Dump(dump::Args),
+}
+
+impl Command {
+    /// Runs the subcommand, writing its results to `out`.
+    pub fn run(self, out: &mut Output) -> Result<()> {
+        match self {
+            Command::Create(args) => create::run(args, out),
+            Command::Ls(args) => ls::run(args, out),
+            Command::Info(args) => info::run(args, out),
+            Command::Rm(args) => rm::run(args, out),
+            Command::Gc(args) => gc::run(args, out),
+            Command::Dump(args) => dump::run(args, out),
+        }
+    }
+}
