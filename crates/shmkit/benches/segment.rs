@@ -1,1 +1,193 @@
-fn main() {}
+//! Segment lifecycle and lock costs.
+//!
+//! * `segment/create+close`, `segment/open+close`: the system calls of a handle's life.
+//! * `lock/uncontended`: lock + unlock with nobody else around (goal: median < 50 ns).
+//! * `lock/handoff-2proc`: two processes taking turns through the lock (strict alternation by a
+//!   turn counter), next to `baseline/futex-pingpong-2proc`, a bare shared futex ping-pong
+//!   between the same two processes: the cost of the kernel's sleep/wake that any cross-process
+//!   hand-off pays.
+//!
+//! Run with `cargo bench -p shmkit --bench segment`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, black_box};
+use shmkit::{Access, Segment, SegmentOptions};
+
+const ROLE: &str = "SHMKIT_BENCH_ROLE";
+
+fn name(tag: &str) -> String {
+    format!("bench-{tag}-{}", std::process::id())
+}
+
+fn lifecycle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("segment");
+    let n = name("life");
+    g.bench_function("create+close", |b| {
+        b.iter(|| drop(Segment::create(&n, 4096).unwrap()))
+    });
+    let keep = Segment::create(&n, 4096).unwrap();
+    g.bench_function("open+close", |b| {
+        b.iter(|| drop(Segment::open(&n, Access::ReadWrite).unwrap()))
+    });
+    drop(keep);
+    g.finish();
+}
+
+fn lock_uncontended(c: &mut Criterion) {
+    let seg = Segment::create(name("lock"), 64).unwrap();
+    c.bench_function("lock/uncontended", |b| {
+        b.iter(|| drop(black_box(seg.lock().unwrap())))
+    });
+}
+
+/// A child process of this bench binary in `role`, talking over stdin/stdout.
+struct Peer {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Peer {
+    fn start(role: &str, seg: &str) -> Peer {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(ROLE, role)
+            .arg(seg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Peer { child, out }
+    }
+
+    /// Asks the peer to run `iters` rounds; it answers when done.
+    fn run(&mut self, iters: u64) {
+        writeln!(self.child.stdin.as_mut().unwrap(), "{iters}").unwrap();
+    }
+
+    fn done(&mut self) {
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One round of strict alternation through the lock: wait (by locking and looking) until the
+/// turn counter has `parity`, then advance it. Each round hands the lock to the other process.
+fn lock_turn(seg: &Segment, parity: u64) {
+    loop {
+        let _g = seg.lock().unwrap();
+        let mut b = [0u8; 8];
+        seg.read(0, &mut b).unwrap();
+        let turn = u64::from_le_bytes(b);
+        if turn % 2 == parity {
+            seg.write(0, &(turn + 1).to_le_bytes()).unwrap();
+            return;
+        }
+        drop(_g);
+        std::thread::yield_now();
+    }
+}
+
+/// The futex word of the baseline ping-pong: the data region's first 4 bytes.
+fn futex_word(seg: &Segment) -> &AtomicU32 {
+    // SAFETY: the data region is page-aligned, at least 64 bytes long and mapped read-write
+    // for the life of `seg`; AtomicU32 is valid for any bit pattern.
+    unsafe { &*seg.as_ptr().cast::<AtomicU32>() }
+}
+
+/// A bare futex ping-pong round: wait until the word has `parity`, flip it, wake the peer.
+fn futex_turn(w: &AtomicU32, parity: u32) {
+    loop {
+        let v = w.load(Ordering::Acquire);
+        if v % 2 == parity {
+            w.store(v + 1, Ordering::Release);
+            futex_wake(w);
+            return;
+        }
+        futex_wait(w, v);
+    }
+}
+
+fn futex_wait(w: &AtomicU32, v: u32) {
+    shmkit::bench_support::futex_wait(w, v, None);
+}
+
+fn futex_wake(w: &AtomicU32) {
+    shmkit::bench_support::futex_wake(w, 1);
+}
+
+fn two_process(c: &mut Criterion) {
+    let mut g = c.benchmark_group("2proc");
+    g.measurement_time(Duration::from_secs(3));
+    let n = name("handoff");
+    let seg = SegmentOptions::new().size(64).create(&n).unwrap();
+    let mut peer = Peer::start("lock-handoff", &n);
+    g.bench_function("lock-handoff", |b| {
+        b.iter_custom(|iters| {
+            seg.write(0, &0u64.to_le_bytes()).unwrap();
+            peer.run(iters);
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                lock_turn(&seg, 0);
+            }
+            let dt = t0.elapsed();
+            peer.done();
+            dt
+        })
+    });
+    drop(peer);
+    let mut peer = Peer::start("futex-pingpong", &n);
+    g.bench_function("baseline-futex-pingpong", |b| {
+        b.iter_custom(|iters| {
+            futex_word(&seg).store(0, Ordering::Relaxed);
+            peer.run(iters);
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                futex_turn(futex_word(&seg), 0);
+            }
+            let dt = t0.elapsed();
+            peer.done();
+            dt
+        })
+    });
+    g.finish();
+}
+
+/// The child side: run rounds with parity 1 for each request.
+fn child(role: &str) {
+    let seg_name = std::env::args().nth(1).unwrap();
+    let seg = Segment::open(&seg_name, Access::ReadWrite).unwrap();
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let iters: u64 = line.unwrap().trim().parse().unwrap();
+        for _ in 0..iters {
+            match role {
+                "lock-handoff" => lock_turn(&seg, 1),
+                _ => futex_turn(futex_word(&seg), 1),
+            }
+        }
+        println!("done");
+    }
+}
+
+fn main() {
+    if let Ok(role) = std::env::var(ROLE) {
+        child(&role);
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    lifecycle(&mut c);
+    lock_uncontended(&mut c);
+    two_process(&mut c);
+    c.final_summary();
+}

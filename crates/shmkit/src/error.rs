@@ -6,7 +6,9 @@
 //! [`io::Error`].
 //!
 //! `Display` is one lowercase line without a trailing period that does not repeat the source's
-//! text, so a program can print the chain (`error: …: caused by …`) without stuttering.
+//! text, so a program can print the chain (`error: …: caused by …`) without stuttering. The
+//! alternate form (`{:#}`) inserts the OS error's own text before the hint, for a one-line
+//! report.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -245,8 +247,11 @@ fn classify(op: Op, err: &io::Error) -> (ErrorKind, Cow<'static, str>) {
 
 fn default_hint(op: Op, kind: ErrorKind) -> Option<&'static str> {
     Some(match (op, kind) {
-        (Op::Open | Op::Inspect | Op::Remove, ErrorKind::NotFound) => {
+        (Op::Open, ErrorKind::NotFound) => {
             "is the writer running? `shmkit ls` lists the segments that exist"
+        }
+        (Op::Inspect | Op::Remove, ErrorKind::NotFound) => {
+            "`shmkit ls` lists the segments that exist"
         }
         (Op::Create, ErrorKind::AlreadyExists) => {
             "open it instead, or remove it first (`shmkit rm NAME`)"
@@ -266,6 +271,11 @@ impl fmt::Display for Error {
         match &self.name {
             Some(name) => write!(f, "cannot {} {:?}: {}", self.op.verb(), name, self.reason)?,
             None => write!(f, "cannot {}: {}", self.op.verb(), self.reason)?,
+        }
+        if f.alternate() {
+            if let Some(source) = &self.source {
+                write!(f, ": {source}")?;
+            }
         }
         if let Some(hint) = &self.hint {
             write!(f, " — {hint}")?;
@@ -327,6 +337,17 @@ mod tests {
             "cannot open \"cam0\": no such segment — is the writer running? \
              `shmkit ls` lists the segments that exist"
         );
+    }
+
+    #[test]
+    fn alternate_display_adds_the_os_text_before_the_hint() {
+        let e = Error::os(Op::Remove, "x".to_string(), io::Error::from_raw_os_error(5));
+        let alt = format!("{e:#}");
+        assert!(
+            alt.starts_with("cannot remove \"x\": the operating system refused: "),
+            "{alt}"
+        );
+        assert!(!e.to_string().contains("os error 5"));
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(crate) const FLAG_WAKE_ALWAYS: u32 = 1 << 1;
 pub enum Kind {
     /// Plain bytes with a header (lock, change counter): [`Segment`](crate::Segment).
     Bytes,
-    /// A latest-value cell: [`Cell`](crate::Cell).
+    /// A latest-value cell: `Cell`.
     Cell,
     /// A stream of frames.
     Stream,

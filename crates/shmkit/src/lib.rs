@@ -83,3 +83,21 @@ pub use segment::{
     human_bytes,
 };
 pub use sys::Holders;
+
+/// The operating system's bare primitives, for benchmarks that compare shmkit with the physical
+/// limits of this machine (`shmkit bench`, `cargo bench`). Not a stable API.
+#[doc(hidden)]
+pub mod bench_support {
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    /// Sleeps while `*word == expected` (a process-shared futex on Linux); `false` on timeout.
+    pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+        crate::sys::futex_wait(word, expected, timeout)
+    }
+
+    /// Wakes up to `count` sleepers of `word`.
+    pub fn futex_wake(word: &AtomicU32, count: u32) {
+        crate::sys::futex_wake(word, count)
+    }
+}

@@ -61,7 +61,8 @@ const INIT_WAIT: Duration = Duration::from_secs(1);
 pub struct SegmentOptions {
     size: Option<usize>,
     mode: u32,
-    lifetime: Lifetime,
+    /// `None`: the default — `LastClose` for a creator, "leave it" for an opener of a raw segment.
+    lifetime: Option<Lifetime>,
     raw: bool,
     access: Access,
 }
@@ -79,7 +80,7 @@ impl SegmentOptions {
         SegmentOptions {
             size: None,
             mode: DEFAULT_MODE,
-            lifetime: Lifetime::LastClose,
+            lifetime: None,
             raw: false,
             access: Access::ReadWrite,
         }
@@ -106,11 +107,14 @@ impl SegmentOptions {
         self
     }
 
-    /// When the name goes away (default [`Lifetime::LastClose`]). For shmkit-format segments the
-    /// creator's choice is recorded in the header and every handle honours it. A raw segment
-    /// cannot record it: there it applies to this handle only.
+    /// When the name goes away (default [`Lifetime::LastClose`]).
+    ///
+    /// For shmkit-format segments the creator's choice is recorded in the header and every
+    /// handle honours it; `open` ignores this option. A raw segment cannot record it, so there it
+    /// applies to this handle only: its creator removes the name on closing last by default, and
+    /// an opener does so only when asked with `lifetime(Lifetime::LastClose)` explicitly.
     pub fn lifetime(mut self, lifetime: Lifetime) -> SegmentOptions {
-        self.lifetime = lifetime;
+        self.lifetime = Some(lifetime);
         self
     }
 
@@ -206,7 +210,7 @@ pub(crate) enum Spec {
 /// Another process may write the segment at any moment, so shmkit never hands out a `&[u8]`
 /// over it. [`read`](Self::read) and [`write`](Self::write) copy, bounds-checked; for zero-copy
 /// access there are raw pointers and the `unsafe` [`as_slice`](Self::as_slice). To exchange
-/// values consistently without locking, use a [`Cell`](crate::Cell).
+/// values consistently without locking, use a `Cell`.
 ///
 /// ```
 /// use shmkit::{Access, Segment};
@@ -304,7 +308,7 @@ impl Segment {
             } => {
                 let control = round_up(HEADER_LEN + control_extra, sys::page_size().max(64));
                 let mut flags = 0;
-                if opts.lifetime == Lifetime::LastClose {
+                if opts.lifetime.unwrap_or_default() == Lifetime::LastClose {
                     flags |= FLAG_LAST_CLOSE;
                 }
                 if reads_without_writing(opts.mode) {
@@ -361,7 +365,7 @@ impl Segment {
             geo,
             unlink_if_last: match geo {
                 Some(g) => g.flags & FLAG_LAST_CLOSE != 0,
-                None => opts.lifetime == Lifetime::LastClose,
+                None => opts.lifetime.unwrap_or_default() == Lifetime::LastClose,
             },
             control_writable: true,
         })
@@ -392,8 +396,7 @@ impl Segment {
                 name: name.clone(),
                 access: opts.access,
                 geo: None,
-                unlink_if_last: opts.lifetime == Lifetime::LastClose
-                    && opts.access == Access::ReadWrite,
+                unlink_if_last: opts.lifetime == Some(Lifetime::LastClose),
                 control_writable: map.writable(),
                 map: Some(map),
             });
@@ -604,7 +607,7 @@ impl Segment {
 
     /// Copies `buf.len()` bytes starting at data offset `offset` into `buf`.
     ///
-    /// Without a lock (or a [`Cell`](crate::Cell)), a concurrent writer can make the copy a mix
+    /// Without a lock (or a `Cell`), a concurrent writer can make the copy a mix
     /// of old and new bytes.
     ///
     /// # Errors
@@ -762,7 +765,10 @@ impl Segment {
     /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], [`ErrorKind::InvalidName`].
     pub fn remove(name: impl IntoName) -> Result<()> {
         let name = name.into_name().map_err(|e| e.during(Op::Remove))?;
-        sys::remove(name.as_str()).map_err(|e| Error::os(Op::Remove, name.to_string(), e))
+        sys::remove(name.as_str()).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidInput => not_regular(Op::Remove, name.as_str()),
+            _ => Error::os(Op::Remove, name.to_string(), e),
+        })
     }
 
     /// Lists every object in the system's shared-memory namespace (on Linux, `/dev/shm`):
@@ -784,10 +790,7 @@ impl Segment {
         check_native_name(name, Op::Inspect)?;
         match sys::stat(name) {
             Ok(Some(raw)) => Ok(SegmentInfo::from_raw(raw)),
-            Ok(None) => Err(
-                Error::new(ErrorKind::Incompatible, Op::Inspect, name.to_string())
-                    .reason("it is not a regular shared-memory object"),
-            ),
+            Ok(None) => Err(not_regular(Op::Inspect, name)),
             Err(e) => Err(Error::os(Op::Inspect, name.to_string(), e)),
         }
     }
@@ -881,14 +884,17 @@ fn create_error(name: &SegmentName, total: usize, e: std::io::Error) -> Error {
     err
 }
 
+fn not_regular(op: Op, name: &str) -> Error {
+    Error::new(ErrorKind::Incompatible, op, name.to_string())
+        .reason("it is not a regular shared-memory object (a directory or device?)")
+}
+
 fn open_error(name: &SegmentName, access: Access, e: std::io::Error) -> Error {
     let invalid = e.kind() == std::io::ErrorKind::InvalidInput;
     let busy = e.kind() == std::io::ErrorKind::WouldBlock;
     let err = Error::os(Op::Open, name.to_string(), e);
     if invalid {
-        return err
-            .reason("it is not a regular shared-memory object")
-            .without_hint();
+        return not_regular(Op::Open, name.as_str());
     }
     if busy {
         return Error::new(ErrorKind::Timeout, Op::Open, name.to_string())
@@ -902,7 +908,8 @@ fn open_error(name: &SegmentName, access: Access, e: std::io::Error) -> Error {
     err
 }
 
-/// Formats a byte count the way the command line reads it back (`4 KiB`, `1.5 MiB`).
+/// Formats a byte count for people, rounded to one decimal (`4 KiB`, `1.5 MiB`; `4100` bytes is
+/// `4 KiB` too). The command line reads these units back.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
@@ -912,12 +919,11 @@ pub fn human_bytes(n: u64) -> String {
         u += 1;
     }
     if u == 0 {
-        format!("{n} B")
-    } else if v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[u])
-    } else {
-        format!("{v:.1} {}", UNITS[u])
+        return format!("{n} B");
     }
+    let one_decimal = format!("{v:.1}");
+    let shown = one_decimal.strip_suffix(".0").unwrap_or(&one_decimal);
+    format!("{shown} {}", UNITS[u])
 }
 
 /// What an object in the shared-memory namespace holds.
@@ -1100,6 +1106,8 @@ mod tests {
         assert_eq!(human_bytes(4096), "4 KiB");
         assert_eq!(human_bytes(1536 * 1024), "1.5 MiB");
         assert_eq!(human_bytes(8 << 30), "8 GiB");
+        assert_eq!(human_bytes((2 << 20) + 4096), "2 MiB");
+        assert_eq!(human_bytes(1023), "1023 B");
     }
 
     #[test]

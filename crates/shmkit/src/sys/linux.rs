@@ -641,16 +641,16 @@ pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
 
 /// This process's id and a tag that tells it apart from a later process with the same id (the
 /// low 32 bits of its start time in clock ticks since boot).
+///
+/// Cached: `getpid` is a system call, and the lock's fast path needs the id. A child made by
+/// `fork` (without `exec`) inherits the cache, so it must not use the parent's locks or
+/// handles — as with most process-shared state.
 pub(crate) fn current_process() -> (u32, u32) {
     static ME: OnceLock<(u32, u32)> = OnceLock::new();
-    // Not cached across fork: a forked child has a new pid, so check it.
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let cached = *ME.get_or_init(|| (pid, proc_stat(pid).map_or(0, |s| s.start_tag)));
-    if cached.0 == pid {
-        cached
-    } else {
+    *ME.get_or_init(|| {
+        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
         (pid, proc_stat(pid).map_or(0, |s| s.start_tag))
-    }
+    })
 }
 
 /// Whether the process `pid` whose tag was `tag` (0: unknown) is still running.

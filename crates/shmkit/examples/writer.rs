@@ -1,0 +1,60 @@
+//! The writer of the classic shared-memory tutorial, done with shmkit.
+//!
+//! Creates the segment NAME, writes TEXT into it under the segment's lock (as a 4-byte
+//! little-endian length followed by the bytes, so readers never see the tail of an older,
+//! longer text), and signals the change. Then it keeps the segment alive: each line typed on
+//! stdin replaces the text. When the writer ends (end of input, Ctrl-C, or even `kill -9`), the
+//! segment disappears with it — nothing is left behind in /dev/shm.
+//!
+//! ```text
+//! cargo run --example writer -- demo "hello from the writer"
+//! cargo run --example reader -- demo          # in another terminal
+//! ```
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use shmkit::Segment;
+
+const CAPACITY: usize = 4096;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| "demo".to_string());
+    let text = args
+        .next()
+        .unwrap_or_else(|| "hello from the writer".to_string());
+    match run(&name, &text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("writer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(name: &str, text: &str) -> shmkit::Result<()> {
+    let seg = Segment::create(name, CAPACITY)?;
+    publish(&seg, text)?;
+    println!("writer: {name:?} holds {text:?}; type a line to replace it, Ctrl-D to quit");
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        publish(&seg, &line)?;
+        println!("writer: {name:?} now holds {line:?}");
+    }
+    Ok(())
+}
+
+/// Writes `text` (truncated to what fits) under the lock, then wakes waiting readers.
+fn publish(seg: &Segment, text: &str) -> shmkit::Result<()> {
+    let bytes = &text.as_bytes()[..text.len().min(seg.len() - 4)];
+    let guard = seg.lock()?;
+    if guard.owner_died() {
+        eprintln!("writer: the previous lock holder died; overwriting whatever it left");
+    }
+    seg.write(0, &(bytes.len() as u32).to_le_bytes())?;
+    seg.write(4, bytes)?;
+    drop(guard);
+    seg.notify_change();
+    Ok(())
+}
