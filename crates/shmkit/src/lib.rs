@@ -64,20 +64,27 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
+// The loom build compiles only the protocols; the rest is unused there.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+// Under `--cfg loom` only the lock-free protocols are built, with loom's atomics, for the model
+// tests (`.ci/loom.sh`); everything that maps real memory needs the real atomics.
 mod error;
 mod layout;
 mod lock;
 mod name;
 mod notify;
+#[cfg(not(loom))]
 mod segment;
 mod sync;
 mod sys;
 
 pub use error::{Error, ErrorKind, Op, Result};
 pub use layout::Kind;
+#[cfg(not(loom))]
 pub use lock::LockGuard;
 pub use name::{IntoName, MAX_NAME_LEN, SegmentName};
+#[cfg(not(loom))]
 pub use segment::{
     Access, DEFAULT_MODE, Lifetime, Segment, SegmentInfo, SegmentKind, SegmentOptions, State,
     human_bytes,
@@ -87,6 +94,7 @@ pub use sys::Holders;
 /// The operating system's bare primitives, for benchmarks that compare shmkit with the physical
 /// limits of this machine (`shmkit bench`, `cargo bench`). Not a stable API.
 #[doc(hidden)]
+#[cfg(not(loom))]
 pub mod bench_support {
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
