@@ -10,6 +10,7 @@ mod cmd;
 mod error;
 mod output;
 mod show;
+mod source;
 mod util;
 
 use std::process::ExitCode;

@@ -54,6 +54,18 @@ impl Output {
         Ok(())
     }
 
+    /// Writes bytes exactly as they are (a value read from a segment).
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.w.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Writes `value` as compact JSON on one line (for streams of objects, one a line).
+    pub fn json_line(&mut self, value: &serde_json::Value) -> Result<()> {
+        serde_json::to_writer(&mut self.w, value).map_err(io::Error::from)?;
+        self.line("")
+    }
+
     /// Writes `value` as pretty-printed JSON and a newline.
     pub fn json(&mut self, value: &serde_json::Value) -> Result<()> {
         serde_json::to_writer_pretty(&mut self.w, value).map_err(io::Error::from)?;

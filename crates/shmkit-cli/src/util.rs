@@ -214,9 +214,61 @@ fn short_duration(d: Duration) -> String {
     }
 }
 
+/// Parses a duration: `500ms`, `5s`, `1.5s`, `2m`, `1h`, `100us`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write 500ms, 5s, 1.5s, 2m or 1h"))?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "ns" => value / 1e9,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?}; write 500ms, 5s, 1.5s, 2m or 1h"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{s:?} is out of range"))
+}
+
+/// A duration for people: `850 ns`, `41.2 µs`, `3.1 ms`, `2.50 s`.
+pub fn short_time(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", d.as_secs_f64()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("100us").unwrap(), Duration::from_micros(100));
+        for bad in ["", "x", "5 parsecs", "-1s", "1e999"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(short_time(Duration::from_nanos(850)), "850 ns");
+        assert_eq!(short_time(Duration::from_nanos(41_234)), "41.2 µs");
+        assert_eq!(short_time(Duration::from_millis(2500)), "2.50 s");
+    }
 
     #[test]
     fn sizes_in_every_accepted_spelling() {

@@ -519,3 +519,242 @@ fn a_directory_in_the_shm_dir_is_refused_once() {
         assert_eq!(run.stderr.matches(why).count(), 1, "{run:#?}");
     }
 }
+
+// ---- cells: write, read, watch, demo --------------------------------------------------------
+
+/// A running `shmkit` whose stdout lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: thread::JoinHandle<String>,
+}
+
+fn start(args: &[&str]) -> Running {
+    let mut child = command(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start shmkit");
+    let out: ChildStdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = drain(child.stderr.take().unwrap());
+    Running {
+        child,
+        lines,
+        stderr,
+    }
+}
+
+impl Running {
+    #[track_caller]
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line from shmkit within 20 s")
+    }
+
+    /// Waits for the end: (exit code, the remaining stdout lines, stderr).
+    fn end(mut self) -> (Option<i32>, Vec<String>, String) {
+        let code = wait(&mut self.child, &["(running)"]);
+        let rest = self.lines.iter().collect();
+        (code, rest, self.stderr.join().unwrap())
+    }
+}
+
+#[test]
+fn write_then_read_a_cell_in_every_format() {
+    let _gc = no_gc();
+    let name = Name::new("cellrw");
+    let n = name.as_str();
+    shmkit(&["write", n, "hi"])
+        .fails(1)
+        .stderr_has("no such segment");
+    let usage = shmkit(&["write", n, "--create", "hi"]);
+    assert_eq!(usage.code, Some(2), "--create needs --capacity: {usage:#?}");
+    assert!(usage.stderr.contains("--capacity"));
+    shmkit(&["write", n, "--create", "--capacity", "64", "hello"])
+        .ok()
+        .stdout_has(&format!("{n}: #1, 5 B"));
+    assert_eq!(shmkit(&["read", n]).ok().stdout, "hello\n");
+    assert_eq!(shmkit(&["read", n, "-n"]).ok().stdout, "hello");
+    let v = shmkit(&["read", n, "--json"]).ok().json();
+    assert_eq!(
+        (v["seq"].as_u64(), v["len"].as_u64(), v["text"].as_str()),
+        (Some(1), Some(5), Some("hello"))
+    );
+    shmkit(&["read", n, "--hex"])
+        .ok()
+        .stdout_has("68 65 6c 6c 6f");
+    // A shorter value never shows the tail of the longer one.
+    shmkit(&["write", n, "-q", "yo"]).ok();
+    assert_eq!(shmkit(&["read", n]).ok().stdout, "yo\n");
+    // Too large for the capacity: one line, nothing published.
+    let big = "x".repeat(65);
+    shmkit(&["write", n, &big])
+        .fails(1)
+        .stderr_has("does not fit its capacity of 64");
+    assert_eq!(
+        shmkit(&["read", n, "--json"]).ok().json()["seq"].as_u64(),
+        Some(2)
+    );
+    // Binary values survive, and show as hex in JSON.
+    let mut w = command(&["write", n, "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut w.stdin.take().unwrap(), &[0, 159, 146, 150]).unwrap();
+    assert_eq!(wait(&mut w, &["write"]), Some(0));
+    assert_eq!(
+        shmkit(&["read", n, "--json"]).ok().json()["hex"].as_str(),
+        Some("009f9296")
+    );
+    // ls and info know it is a cell.
+    assert_eq!(ls_entry(&name).unwrap()["kind"], "cell");
+}
+
+#[test]
+fn write_each_line_publishes_every_line() {
+    let _gc = no_gc();
+    let name = Name::new("lines");
+    let n = name.as_str();
+    let mut w = command(&["write", n, "--each-line", "--create", "--capacity", "1K"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut w.stdin.take().unwrap(), b"one\ntwo\nthree\n").unwrap();
+    let out = drain(w.stdout.take().unwrap());
+    assert_eq!(wait(&mut w, &["write"]), Some(0));
+    assert!(
+        out.join()
+            .unwrap()
+            .contains("published 3 values, the last #3")
+    );
+    assert_eq!(shmkit(&["read", n]).ok().stdout, "three\n");
+}
+
+#[test]
+fn watch_count_3_prints_the_current_value_and_the_next_two() {
+    let _gc = no_gc();
+    let name = Name::new("watch3");
+    let n = name.as_str();
+    shmkit(&["write", n, "--create", "--capacity", "1K", "-q", "first"]).ok();
+    let watch = start(&["watch", n, "--count", "3", "--json"]);
+    let first: Value = serde_json::from_str(&watch.next_line()).unwrap();
+    assert_eq!(
+        (first["seq"].as_u64(), first["text"].as_str()),
+        (Some(1), Some("first"))
+    );
+    shmkit(&["write", n, "-q", "second"]).ok();
+    let second: Value = serde_json::from_str(&watch.next_line()).unwrap();
+    assert_eq!(second["text"], "second");
+    shmkit(&["write", n, "-q", "third"]).ok();
+    let (code, rest, stderr) = watch.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    let third: Value = serde_json::from_str(&rest[0]).unwrap();
+    assert_eq!(
+        (third["seq"].as_u64(), third["text"].as_str()),
+        (Some(3), Some("third"))
+    );
+}
+
+#[test]
+fn watch_timeouts_end_it_with_or_without_a_count() {
+    let _gc = no_gc();
+    let name = Name::new("watcht");
+    let n = name.as_str();
+    shmkit(&["write", n, "--create", "--capacity", "16", "-q", "only"]).ok();
+    let t0 = Instant::now();
+    shmkit(&["watch", n, "--count", "2", "--timeout", "300ms"])
+        .fails(1)
+        .stderr_has("timed out after 300.0 ms with 1 of 2 values");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    let r = shmkit(&["watch", n, "--timeout", "200ms"]);
+    r.ok();
+    assert_eq!(r.stdout, "only\n");
+}
+
+#[test]
+fn watch_ends_cleanly_on_ctrl_c() {
+    let _gc = no_gc();
+    let name = Name::new("watchint");
+    let n = name.as_str();
+    shmkit(&["write", n, "--create", "--capacity", "16", "-q", "v"]).ok();
+    let watch = start(&["watch", n]);
+    assert_eq!(watch.next_line(), "v");
+    let sent = Command::new("kill")
+        .args(["-INT", &watch.child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !sent {
+        eprintln!("SKIPPED watch_ends_cleanly_on_ctrl_c: no `kill` command here");
+        return;
+    }
+    let (code, _, stderr) = watch.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn bytes_segments_can_be_written_read_and_watched() {
+    let _gc = no_gc();
+    let name = Name::new("bytesrw");
+    let n = name.as_str();
+    shmkit(&["create", n, "--size", "64"]).ok();
+    shmkit(&["write", n, "-q", "--offset", "8", "abc"]).ok();
+    assert_eq!(
+        shmkit(&["read", n, "--offset", "8", "--len", "3"])
+            .ok()
+            .stdout,
+        "abc\n"
+    );
+    shmkit(&["read", n, "--offset", "62", "--len", "3"])
+        .fails(1)
+        .stderr_has("outside");
+    shmkit(&["write", n, "-q", "--offset", "63", "abc"]).fails(1);
+}
+
+#[test]
+fn the_demo_runs_a_writer_and_a_reader_and_cleans_up() {
+    let r = shmkit(&["demo", "--seconds", "1", "--rate", "10", "--burst", "300ms"]);
+    r.ok();
+    for want in [
+        "writer → #1",
+        "reader ← #1",
+        "summary:",
+        "10 sent, 10 received",
+        " 0 torn, 0 steps back",
+        "is gone",
+    ] {
+        r.stdout_has(want);
+    }
+}
+
+#[test]
+fn bench_runs_two_process_cases_and_prints_json() {
+    let r = shmkit(&["bench", "--quick", "--json", "--only", "latency/cell"]);
+    r.ok();
+    let v = r.json();
+    let results = v["results"].as_array().expect("results");
+    let ids: Vec<&str> = results.iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(ids, ["latency/cell-spin", "latency/cell"]);
+    for x in results {
+        assert!(x["median_ns"].as_u64().unwrap() > 0, "{x}");
+        assert!(
+            x["p99_ns"].as_u64().unwrap() >= x["median_ns"].as_u64().unwrap(),
+            "{x}"
+        );
+    }
+    assert!(v["machine"]["cpus"].as_u64().unwrap() >= 1);
+    shmkit(&["bench", "--only", "nothing-matches"])
+        .fails(1)
+        .stderr_has("no case matches");
+}

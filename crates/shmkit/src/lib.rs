@@ -69,6 +69,7 @@
 
 // Under `--cfg loom` only the lock-free protocols are built, with loom's atomics, for the model
 // tests (`.ci/loom.sh`); everything that maps real memory needs the real atomics.
+pub mod cell;
 mod error;
 mod layout;
 mod lock;
@@ -79,6 +80,8 @@ mod segment;
 mod sync;
 mod sys;
 
+#[cfg(not(loom))]
+pub use cell::{Cell, CellOptions, Snapshot, TypedCell};
 pub use error::{Error, ErrorKind, Op, Result};
 pub use layout::Kind;
 #[cfg(not(loom))]
@@ -107,5 +110,46 @@ pub mod bench_support {
     /// Wakes up to `count` sleepers of `word`.
     pub fn futex_wake(word: &AtomicU32, count: u32) {
         crate::sys::futex_wake(word, count)
+    }
+
+    /// A local stream socket for the socket baseline: a Unix domain socket where there are
+    /// such, TCP on the loopback interface elsewhere.
+    pub use crate::sys::{LocalListener, LocalStream};
+
+    /// Pins the calling thread to CPU `cpu`; `false` where that is not possible.
+    pub fn pin_to_cpu(cpu: usize) -> bool {
+        crate::sys::pin_to_cpu(cpu)
+    }
+
+    /// Listens at `path` (a Unix socket's path, or a file holding the loopback port).
+    pub fn local_listen(path: &std::path::Path) -> std::io::Result<LocalListener> {
+        crate::sys::local_listen(path)
+    }
+
+    /// Accepts one connection.
+    pub fn local_accept(l: &LocalListener) -> std::io::Result<LocalStream> {
+        crate::sys::local_accept(l)
+    }
+
+    /// Connects to a listener made by [`local_listen`].
+    pub fn local_connect(path: &std::path::Path) -> std::io::Result<LocalStream> {
+        crate::sys::local_connect(path)
+    }
+
+    /// The 32-bit word at byte `offset` of a segment's data, for raw-atomics and raw-futex
+    /// baselines between processes.
+    ///
+    /// # Panics
+    /// If the word is not inside the data or not 4-byte aligned, or the handle is read-only.
+    pub fn word(seg: &crate::Segment, offset: usize) -> &AtomicU32 {
+        assert!(
+            offset % 4 == 0 && offset + 4 <= seg.len(),
+            "word {offset} outside the data"
+        );
+        let p = seg.as_mut_ptr().expect("a read-write segment");
+        // SAFETY: inside the mapped, writable data region (checked above), 4-byte aligned (the
+        // data region is page-aligned); an AtomicU32 is valid for any bits and for concurrent
+        // access, and the reference cannot outlive `seg`.
+        unsafe { &*p.add(offset).cast::<AtomicU32>() }
     }
 }

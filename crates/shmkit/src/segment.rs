@@ -210,7 +210,7 @@ pub(crate) enum Spec {
 /// Another process may write the segment at any moment, so shmkit never hands out a `&[u8]`
 /// over it. [`read`](Self::read) and [`write`](Self::write) copy, bounds-checked; for zero-copy
 /// access there are raw pointers and the `unsafe` [`as_slice`](Self::as_slice). To exchange
-/// values consistently without locking, use a `Cell`.
+/// values consistently without locking, use a [`Cell`](crate::Cell).
 ///
 /// ```
 /// use shmkit::{Access, Segment};
@@ -523,20 +523,17 @@ impl Segment {
     }
 
     /// The kind's control block (after the header), for cells and streams.
-    #[allow(dead_code)] // used by the cell and stream modules
     pub(crate) fn control_ptr(&self) -> *mut u8 {
         // SAFETY: HEADER_LEN is inside the mapping of every shmkit segment (validated).
         unsafe { self.map().ptr().add(HEADER_LEN) }
     }
 
     /// Bytes available for the kind's control block.
-    #[allow(dead_code)] // used by the cell and stream modules
     pub(crate) fn control_len(&self) -> usize {
         self.geo.map_or(0, |g| g.data_offset - HEADER_LEN)
     }
 
     /// Whether this process may write the control region.
-    #[allow(dead_code)] // used by the cell and stream modules
     pub(crate) fn control_writable(&self) -> bool {
         self.control_writable
     }
@@ -607,7 +604,7 @@ impl Segment {
 
     /// Copies `buf.len()` bytes starting at data offset `offset` into `buf`.
     ///
-    /// Without a lock (or a `Cell`), a concurrent writer can make the copy a mix
+    /// Without a lock (or a [`Cell`](crate::Cell)), a concurrent writer can make the copy a mix
     /// of old and new bytes.
     ///
     /// # Errors

@@ -157,29 +157,67 @@ fn hexdump(out: &mut Output, segment: &Segment, start: usize, window: Window) ->
         return Ok(());
     }
     let end = window.offset + window.len;
-    let digits = format!("{end:x}").len().max(8);
+    let mut dump = HexDump::new(window.offset, end);
     let mut buf = vec![0u8; CHUNK.min(window.len)];
-    let mut previous: Option<Vec<u8>> = None;
-    let mut starred = false;
     let mut at = window.offset;
     while at < end {
         let chunk = &mut buf[..CHUNK.min(end - at)];
         segment.read(start + at, chunk)?;
-        for line in chunk.chunks(WIDTH) {
-            if line.len() == WIDTH && previous.as_deref() == Some(line) {
-                if !starred {
-                    out.line("*")?;
-                    starred = true;
-                }
-            } else {
-                out.line(hex_line(at, digits, line))?;
-                starred = false;
-                previous = Some(line.to_vec());
-            }
-            at += line.len();
+        dump.feed(out, chunk)?;
+        at += chunk.len();
+    }
+    dump.finish(out)
+}
+
+/// Prints `bytes` as a hex dump with offsets from 0 (for values read from cells).
+pub fn hexdump_bytes(out: &mut Output, bytes: &[u8]) -> Result<()> {
+    let mut dump = HexDump::new(0, bytes.len());
+    dump.feed(out, bytes)?;
+    dump.finish(out)
+}
+
+/// A hex dump written chunk by chunk, `hexdump -C` style: runs of identical full lines are
+/// shown once, then `*`; the last line is the end offset.
+struct HexDump {
+    at: usize,
+    end: usize,
+    digits: usize,
+    previous: Option<Vec<u8>>,
+    starred: bool,
+}
+
+impl HexDump {
+    fn new(start: usize, end: usize) -> HexDump {
+        HexDump {
+            at: start,
+            end,
+            digits: format!("{end:x}").len().max(8),
+            previous: None,
+            starred: false,
         }
     }
-    out.line(format_args!("{end:0digits$x}"))
+
+    /// Prints the next `chunk` (every chunk but the last a multiple of 16 bytes long).
+    fn feed(&mut self, out: &mut Output, chunk: &[u8]) -> Result<()> {
+        for line in chunk.chunks(WIDTH) {
+            if line.len() == WIDTH && self.previous.as_deref() == Some(line) {
+                if !self.starred {
+                    out.line("*")?;
+                    self.starred = true;
+                }
+            } else {
+                out.line(hex_line(self.at, self.digits, line))?;
+                self.starred = false;
+                self.previous = Some(line.to_vec());
+            }
+            self.at += line.len();
+        }
+        Ok(())
+    }
+
+    fn finish(self, out: &mut Output) -> Result<()> {
+        out.line(format_args!("{:0w$x}", self.end, w = self.digits))
+    }
 }
 
 /// One line of the dump: offset, up to 16 bytes in hex (two groups of 8), then as ASCII.

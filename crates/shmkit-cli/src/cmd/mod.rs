@@ -9,12 +9,17 @@ use clap::Subcommand;
 use crate::error::Result;
 use crate::output::Output;
 
+pub mod bench;
 pub mod create;
+pub mod demo;
 pub mod dump;
 pub mod gc;
 pub mod info;
 pub mod ls;
+pub mod read;
 pub mod rm;
+pub mod watch;
+pub mod write;
 
 /// The help of every NAME argument.
 pub const NAME_HELP: &str =
@@ -23,7 +28,11 @@ pub const NAME_HELP: &str =
 /// Every subcommand.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Demo(demo::Args),
     Create(create::Args),
+    Write(write::Args),
+    Read(read::Args),
+    Watch(watch::Args),
     #[command(visible_alias = "list")]
     Ls(ls::Args),
     Info(info::Args),
@@ -31,18 +40,32 @@ pub enum Command {
     Rm(rm::Args),
     Gc(gc::Args),
     Dump(dump::Args),
+    Bench(bench::Args),
+    /// The peer process of a `shmkit bench` case (started by the bench itself)
+    #[command(name = "bench-role", hide = true)]
+    BenchRole(bench::RoleArgs),
+    /// One side of `shmkit demo` (started by the demo itself)
+    #[command(name = "demo-role", hide = true)]
+    DemoRole(demo::RoleArgs),
 }
 
 impl Command {
     /// Runs the subcommand, writing its results to `out`.
     pub fn run(self, out: &mut Output) -> Result<()> {
         match self {
+            Command::Demo(args) => demo::run(args, out),
             Command::Create(args) => create::run(args, out),
+            Command::Write(args) => write::run(args, out),
+            Command::Read(args) => read::run(args, out),
+            Command::Watch(args) => watch::run(args, out),
             Command::Ls(args) => ls::run(args, out),
             Command::Info(args) => info::run(args, out),
             Command::Rm(args) => rm::run(args, out),
             Command::Gc(args) => gc::run(args, out),
             Command::Dump(args) => dump::run(args, out),
+            Command::DemoRole(args) => demo::run_role(args, out),
+            Command::Bench(args) => bench::run(args, out),
+            Command::BenchRole(args) => bench::run_role(args, out),
         }
     }
 }

@@ -695,6 +695,35 @@ fn parse_proc_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
+/// Pins the calling thread to CPU `cpu`; `false` if that is not possible (no such CPU, or not
+/// allowed). Benchmarks use it to fix where two processes run.
+pub(crate) fn pin_to_cpu(cpu: usize) -> bool {
+    let mut set = rustix::thread::CpuSet::new();
+    if cpu >= rustix::thread::CpuSet::MAX_CPU {
+        return false;
+    }
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).is_ok()
+}
+
+/// The local stream socket of benchmark baselines: a Unix domain socket at `path`.
+pub type LocalStream = std::os::unix::net::UnixStream;
+/// Its listener.
+pub type LocalListener = std::os::unix::net::UnixListener;
+
+pub(crate) fn local_listen(path: &std::path::Path) -> io::Result<LocalListener> {
+    let _ = fs::remove_file(path);
+    LocalListener::bind(path)
+}
+
+pub(crate) fn local_accept(l: &LocalListener) -> io::Result<LocalStream> {
+    l.accept().map(|(s, _)| s)
+}
+
+pub(crate) fn local_connect(path: &std::path::Path) -> io::Result<LocalStream> {
+    LocalStream::connect(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@
 mod imp;
 
 pub(crate) use imp::*;
+pub use imp::{LocalListener, LocalStream};
 
 /// How an `open` wants to access the segment's file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

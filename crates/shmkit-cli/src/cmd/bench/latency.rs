@@ -1,0 +1,370 @@
+//! Ping-pong between two real processes: the round-trip time of an 8-byte message, for shmkit
+//! and for the baselines, each over its own channel:
+//!
+//! | channel | how the message travels and how the receiver waits |
+//! | --- | --- |
+//! | `raw-atomics` | a 32-bit word in shared memory; the receiver spins (the physical limit) |
+//! | `raw-futex` | the same word; the receiver sleeps on a futex, the sender wakes it every time |
+//! | `unix-socket` | a connected Unix stream socket; blocking reads |
+//! | `pipe` | the peer's stdin and stdout; blocking reads |
+//! | `cell` | two shmkit cells (ping, pong); the receiver sleeps in `wait_newer` |
+//! | `cell-spin` | the same, with a 100 µs spin before sleeping |
+//!
+//! The parent times each round trip with a monotonic clock (the clock's own cost, ~20 ns, is in
+//! every sample alike).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use shmkit::bench_support::{
+    LocalStream, futex_wait, futex_wake, local_accept, local_connect, local_listen, word,
+};
+use shmkit::{Access, Cell, CellOptions, Segment};
+
+use crate::error::{Error, Result};
+
+/// How long one side waits for the other before it decides the peer is gone.
+const PATIENCE: Duration = Duration::from_secs(5);
+/// The spin of the `cell-spin` channel.
+const CELL_SPIN: Duration = Duration::from_micros(100);
+
+/// A way to send 8 bytes to another process and get them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    RawAtomics,
+    RawFutex,
+    UnixSocket,
+    Pipe,
+    Cell,
+    CellSpin,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::RawAtomics,
+        Channel::CellSpin,
+        Channel::RawFutex,
+        Channel::Cell,
+        Channel::UnixSocket,
+        Channel::Pipe,
+    ];
+
+    /// The name used on the command line and in JSON.
+    pub fn id(self) -> &'static str {
+        match self {
+            Channel::RawAtomics => "raw-atomics",
+            Channel::RawFutex => "raw-futex",
+            Channel::UnixSocket => "unix-socket",
+            Channel::Pipe => "pipe",
+            Channel::Cell => "cell",
+            Channel::CellSpin => "cell-spin",
+        }
+    }
+
+    /// What people read in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::RawAtomics => "raw atomics, spinning (physical limit)",
+            Channel::RawFutex => "raw futex, blocking",
+            Channel::UnixSocket => "Unix socket, blocking",
+            Channel::Pipe => "pipe, blocking",
+            Channel::Cell => "shmkit cell, blocking",
+            Channel::CellSpin => "shmkit cell, spin 100 µs then block",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.id() == id)
+    }
+
+    /// Whether both sides spin (many cheap rounds) rather than sleep.
+    pub fn spins(self) -> bool {
+        matches!(self, Channel::RawAtomics | Channel::CellSpin)
+    }
+}
+
+/// The parent's end of a channel.
+enum End {
+    Words(Segment),
+    Socket(LocalStream, std::path::PathBuf),
+    Pipe(ChildStdin, BufReader<ChildStdout>),
+    Cells { ping: Cell, pong: Cell },
+}
+
+/// Runs `warmup + rounds` round trips with a fresh peer process; returns the measured ones, in
+/// nanoseconds.
+pub fn measure(ch: Channel, rounds: usize, warmup: usize) -> Result<Vec<u64>> {
+    let base = format!("bench-{}-{}", std::process::id(), ch.id());
+    let socket = std::env::temp_dir().join(format!("{base}.sock"));
+    // What the peer opens must exist before it starts.
+    let spin = if ch == Channel::CellSpin {
+        CELL_SPIN
+    } else {
+        Duration::ZERO
+    };
+    let cells = CellOptions::new().capacity(8).spin(spin);
+    let shared = match ch {
+        Channel::RawAtomics | Channel::RawFutex => {
+            Some(End::Words(Segment::create(format!("{base}-w"), 128)?))
+        }
+        Channel::Cell | Channel::CellSpin => Some(End::Cells {
+            ping: cells.create(format!("{base}-a"))?,
+            pong: cells.create(format!("{base}-b"))?,
+        }),
+        Channel::UnixSocket | Channel::Pipe => None,
+    };
+    let listener = match ch {
+        Channel::UnixSocket => Some(local_listen(&socket)?),
+        _ => None,
+    };
+    let mut peer = Peer::start(ch, &base, listener.as_ref().map(|_| socket.as_path()))?;
+    let mut end = match (shared, listener) {
+        (Some(end), _) => end,
+        (None, Some(l)) => End::Socket(local_accept(&l)?, socket),
+        (None, None) => End::Pipe(
+            peer.child.stdin.take().expect("piped stdin"),
+            peer.out.take().expect("peer stdout"),
+        ),
+    };
+    let mut samples = Vec::with_capacity(rounds);
+    for i in 1..=(warmup + rounds) as u32 {
+        let t0 = Instant::now();
+        round_trip(&mut end, ch, i)?;
+        let dt = t0.elapsed();
+        if i as usize > warmup {
+            samples.push(dt.as_nanos() as u64);
+        }
+    }
+    if let End::Socket(_, path) = &end {
+        let _ = std::fs::remove_file(path);
+    }
+    // The peer goes first: if it were the last holder of the shared objects, its death would
+    // leave them behind as stale segments instead of removing them.
+    drop(peer);
+    drop(end);
+    Ok(samples)
+}
+
+fn gone(ch: Channel) -> Error {
+    Error::Failed(format!(
+        "bench {}: the peer process stopped answering",
+        ch.id()
+    ))
+}
+
+fn round_trip(end: &mut End, ch: Channel, i: u32) -> Result<()> {
+    match end {
+        End::Words(seg) => {
+            let (ping, pong) = (word(seg, 0), word(seg, 64));
+            ping.store(i, Ordering::Release);
+            if ch == Channel::RawFutex {
+                futex_wake(ping, 1);
+                sleep_until(pong, i).ok_or_else(|| gone(ch))
+            } else {
+                spin_until(pong, i).ok_or_else(|| gone(ch))
+            }
+        }
+        End::Socket(s, _) => {
+            s.write_all(&u64::from(i).to_le_bytes())?;
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b)?;
+            Ok(())
+        }
+        End::Pipe(w, r) => {
+            w.write_all(&u64::from(i).to_le_bytes())?;
+            w.flush()?;
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b)?;
+            Ok(())
+        }
+        End::Cells { ping, pong } => {
+            ping.publish(&u64::from(i).to_le_bytes())?;
+            pong.wait_newer(u64::from(i) - 1, Some(PATIENCE))
+                .map_err(|_| gone(ch))?;
+            Ok(())
+        }
+    }
+}
+
+/// Spins until `w == want`; `None` after `PATIENCE`.
+fn spin_until(w: &AtomicU32, want: u32) -> Option<()> {
+    let start = Instant::now();
+    let mut n = 0u32;
+    while w.load(Ordering::Acquire) != want {
+        std::hint::spin_loop();
+        n = n.wrapping_add(1);
+        if n % 4096 == 0 && start.elapsed() > PATIENCE {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// Sleeps on the futex until `w == want`; `None` after `PATIENCE`.
+fn sleep_until(w: &AtomicU32, want: u32) -> Option<()> {
+    let start = Instant::now();
+    loop {
+        let v = w.load(Ordering::Acquire);
+        if v == want {
+            return Some(());
+        }
+        if start.elapsed() > PATIENCE {
+            return None;
+        }
+        futex_wait(w, v, Some(Duration::from_millis(100)));
+    }
+}
+
+static PEER_CPU: std::sync::Mutex<Option<usize>> = std::sync::Mutex::new(None);
+
+/// The CPU peers are pinned to (`None`: wherever the scheduler likes).
+pub fn set_peer_cpu(cpu: Option<usize>) {
+    *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner()) = cpu;
+}
+
+/// The peer process, running `shmkit bench-role latency CHANNEL BASE [SOCKET]`.
+struct Peer {
+    child: Child,
+    out: Option<BufReader<ChildStdout>>,
+}
+
+impl Peer {
+    fn start(ch: Channel, base: &str, socket: Option<&std::path::Path>) -> Result<Peer> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["bench-role", "latency", ch.id(), base]);
+        if let Some(p) = socket {
+            cmd.arg(p);
+        }
+        if let Some(cpu) = *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner()) {
+            cmd.arg(format!("--cpu={cpu}"));
+        }
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line)?;
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            return Err(Error::Failed(format!(
+                "bench {}: the peer process did not start",
+                ch.id()
+            )));
+        }
+        Ok(Peer {
+            child,
+            out: Some(out),
+        })
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The peer's side: answer every ping until the parent goes away.
+pub fn serve(ch: Channel, base: &str, socket: Option<&str>) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match ch {
+        Channel::RawAtomics | Channel::RawFutex => {
+            let seg = Segment::open(format!("{base}-w"), Access::ReadWrite)?;
+            let (ping, pong) = (word(&seg, 0), word(&seg, 64));
+            writeln!(stdout, "ready")?;
+            stdout.flush()?;
+            let mut last = 0;
+            loop {
+                let waited = if ch == Channel::RawFutex {
+                    sleep_until_not(ping, last)
+                } else {
+                    spin_until_not(ping, last)
+                };
+                let Some(v) = waited else { return Ok(()) };
+                last = v;
+                pong.store(v, Ordering::Release);
+                if ch == Channel::RawFutex {
+                    futex_wake(pong, 1);
+                }
+            }
+        }
+        Channel::Cell | Channel::CellSpin => {
+            let spin = if ch == Channel::CellSpin {
+                CELL_SPIN
+            } else {
+                Duration::ZERO
+            };
+            let ping = CellOptions::new()
+                .access(Access::ReadOnly)
+                .spin(spin)
+                .open(format!("{base}-a"))?;
+            let pong = Cell::open(format!("{base}-b"), Access::ReadWrite)?;
+            writeln!(stdout, "ready")?;
+            stdout.flush()?;
+            let mut seq = 0;
+            let mut buf = Vec::with_capacity(8);
+            loop {
+                match ping.wait_newer(seq, Some(PATIENCE)) {
+                    Ok(s) => seq = s,
+                    Err(_) => return Ok(()),
+                }
+                ping.read_into(&mut buf)?;
+                pong.publish(&buf)?;
+            }
+        }
+        Channel::UnixSocket => {
+            let path = socket.ok_or_else(|| Error::Failed("no socket path".into()))?;
+            let mut s = local_connect(std::path::Path::new(path))?;
+            writeln!(stdout, "ready")?;
+            stdout.flush()?;
+            echo(&mut s.try_clone()?, &mut s)
+        }
+        Channel::Pipe => {
+            writeln!(stdout, "ready")?;
+            stdout.flush()?;
+            let mut stdin = std::io::stdin().lock();
+            echo(&mut stdin, &mut stdout)
+        }
+    }
+}
+
+/// Echoes 8-byte messages until the other end closes.
+fn echo(r: &mut impl Read, w: &mut impl Write) -> Result<()> {
+    let mut b = [0u8; 8];
+    while r.read_exact(&mut b).is_ok() {
+        w.write_all(&b)?;
+        w.flush()?;
+    }
+    Ok(())
+}
+
+fn spin_until_not(w: &AtomicU32, last: u32) -> Option<u32> {
+    let start = Instant::now();
+    let mut n = 0u32;
+    loop {
+        let v = w.load(Ordering::Acquire);
+        if v != last {
+            return Some(v);
+        }
+        std::hint::spin_loop();
+        n = n.wrapping_add(1);
+        if n % 4096 == 0 && start.elapsed() > PATIENCE {
+            return None;
+        }
+    }
+}
+
+fn sleep_until_not(w: &AtomicU32, last: u32) -> Option<u32> {
+    let start = Instant::now();
+    loop {
+        let v = w.load(Ordering::Acquire);
+        if v != last {
+            return Some(v);
+        }
+        if start.elapsed() > PATIENCE {
+            return None;
+        }
+        futex_wait(w, v, Some(Duration::from_millis(100)));
+    }
+}

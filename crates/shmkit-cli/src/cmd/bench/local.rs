@@ -1,0 +1,70 @@
+//! In-process costs, next to their limit: a cell snapshot against a plain `memcpy` of the same
+//! size, and a publish that nobody waits for.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use shmkit::{Access, Cell};
+
+use crate::error::Result;
+
+/// Sizes of the copy cases.
+pub const SIZES: [(usize, &str); 3] = [(64, "64 B"), (4096, "4 KiB"), (1 << 20, "1 MiB")];
+
+/// Times `op` in batches of about `batch_time` each, `batches` times; returns nanoseconds per
+/// operation for each batch.
+fn batches(batches: usize, batch_time: Duration, mut op: impl FnMut()) -> Vec<u64> {
+    // Calibrate: how many operations fill a batch.
+    let mut n = 1u64;
+    loop {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            op();
+        }
+        if t0.elapsed() >= batch_time / 4 || n >= 1 << 30 {
+            n = (n * 4).max(1);
+            break;
+        }
+        n *= 2;
+    }
+    (0..batches)
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..n {
+                op();
+            }
+            (t0.elapsed().as_nanos() / u128::from(n)) as u64
+        })
+        .collect()
+}
+
+/// `memcpy` of `size` bytes between two private buffers.
+pub fn memcpy(size: usize, n: usize) -> Vec<u64> {
+    let src = vec![1u8; size];
+    let mut dst = vec![0u8; size];
+    batches(n, Duration::from_millis(2), || {
+        dst.copy_from_slice(black_box(&src));
+        black_box(&mut dst);
+    })
+}
+
+/// `Cell::read_into` of a `size`-byte value into a reused buffer.
+pub fn snapshot(size: usize, n: usize) -> Result<Vec<u64>> {
+    let name = format!("bench-{}-snap{size}", std::process::id());
+    let writer = Cell::create(name.as_str(), size)?;
+    writer.publish(&vec![1u8; size])?;
+    let reader = Cell::open(name.as_str(), Access::ReadOnly)?;
+    let mut buf = Vec::with_capacity(size);
+    Ok(batches(n, Duration::from_millis(2), || {
+        let _ = black_box(reader.read_into(&mut buf));
+    }))
+}
+
+/// `Cell::publish` of 64 bytes with no reader waiting.
+pub fn publish(n: usize) -> Result<Vec<u64>> {
+    let cell = Cell::create(format!("bench-{}-pub", std::process::id()), 64)?;
+    let value = [7u8; 64];
+    Ok(batches(n, Duration::from_millis(2), || {
+        let _ = black_box(cell.publish(black_box(&value)));
+    }))
+}

@@ -1,0 +1,291 @@
+//! `shmkit bench`: measures this machine — shmkit next to the baselines, in one run, as ratios.
+//!
+//! Speeds vary a lot between machines and from minute to minute on a shared one, so absolute
+//! numbers mean little; ratios against baselines measured in the same run (a Unix socket, a
+//! pipe, a raw futex, raw atomics, `memcpy`) mean more. Every two-process case runs in two real
+//! processes: this one and a peer started as `shmkit bench-role …`.
+
+mod latency;
+mod local;
+mod stats;
+
+use std::io::{IsTerminal, Write};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::util::short_time;
+
+use latency::Channel;
+use stats::Summary;
+
+/// Measure shmkit against a socket, a pipe and the hardware, in one run
+///
+/// Runs each case in two real processes and prints, per case, the median and 99th percentile,
+/// and the ratio to its baseline measured in the same run:
+///
+///   latency   an 8-byte ping-pong round trip: raw atomics (spinning: the physical limit), a
+///             raw futex, a Unix socket, a pipe, and shmkit's cell (blocking, and spinning
+///             briefly before blocking); ratios against the Unix socket
+///   local     in one process: a cell snapshot against memcpy of the same size (64 B, 4 KiB,
+///             1 MiB), and a publish nobody waits for
+///
+/// A progress line goes to stderr while it runs (when stderr is a terminal). --json prints one
+/// object with the machine's description and every result, for scripts.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  shmkit bench                 every case (about half a minute)
+  shmkit bench --only cell     the cases whose name contains \"cell\"
+  shmkit bench --quick --json  fewer rounds, machine-readable")]
+pub struct Args {
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    json: bool,
+
+    /// Fewer rounds per case (a rough picture in a few seconds)
+    #[arg(long)]
+    quick: bool,
+
+    /// Run only the cases whose id contains this text (ids: latency/raw-atomics,
+    /// latency/cell, local/snapshot-4KiB, ...)
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+}
+
+/// The peer side of a two-process case (started by `shmkit bench` itself).
+#[derive(Debug, clap::Args)]
+pub struct RoleArgs {
+    /// latency
+    kind: String,
+    /// The channel
+    channel: String,
+    /// The base name of the shared objects
+    base: String,
+    /// A socket path, for the socket channel
+    socket: Option<String>,
+    /// Pin this process to this CPU
+    #[arg(long)]
+    cpu: Option<usize>,
+}
+
+/// One line of the results.
+#[derive(Debug)]
+struct Row {
+    group: &'static str,
+    id: String,
+    label: String,
+    summary: Summary,
+    /// The id of the row this one is compared with.
+    baseline: Option<String>,
+}
+
+/// A case to run: its id, label, group and how to measure it.
+struct Case {
+    group: &'static str,
+    id: String,
+    label: String,
+    baseline: Option<String>,
+    run: Box<dyn Fn(bool) -> Result<Vec<u64>>>,
+}
+
+fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for ch in Channel::ALL {
+        v.push(Case {
+            group: "latency",
+            id: format!("latency/{}", ch.id()),
+            label: ch.label().to_string(),
+            baseline: (ch != Channel::UnixSocket).then(|| "latency/unix-socket".to_string()),
+            run: Box::new(move |quick| {
+                let rounds = match (ch.spins(), quick) {
+                    (true, false) => 50_000,
+                    (true, true) => 5_000,
+                    (false, false) => 3_000,
+                    (false, true) => 300,
+                };
+                latency::measure(ch, rounds, rounds / 10)
+            }),
+        });
+    }
+    for (size, label) in local::SIZES {
+        let tag = label.replace(' ', "");
+        v.push(Case {
+            group: "local",
+            id: format!("local/memcpy-{tag}"),
+            label: format!("memcpy {label}"),
+            baseline: None,
+            run: Box::new(move |quick| Ok(local::memcpy(size, if quick { 10 } else { 50 }))),
+        });
+        v.push(Case {
+            group: "local",
+            id: format!("local/snapshot-{tag}"),
+            label: format!("cell snapshot {label}"),
+            baseline: Some(format!("local/memcpy-{tag}")),
+            run: Box::new(move |quick| local::snapshot(size, if quick { 10 } else { 50 })),
+        });
+    }
+    v.push(Case {
+        group: "local",
+        id: "local/publish-64B".into(),
+        label: "cell publish 64 B, nobody waiting".into(),
+        baseline: None,
+        run: Box::new(|quick| local::publish(if quick { 10 } else { 50 })),
+    });
+    v
+}
+
+/// Runs the cases and prints the results.
+pub fn run(args: Args, out: &mut Output) -> Result<()> {
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| args.only.as_deref().is_none_or(|o| c.id.contains(o)))
+        .collect();
+    if cases.is_empty() {
+        return Err(Error::Failed(format!(
+            "no case matches {:?}; ids look like latency/cell or local/snapshot-4KiB",
+            args.only.unwrap_or_default()
+        )));
+    }
+    // The two processes of a case run on CPUs 0 and 1. Left to itself, the scheduler puts a
+    // woken process on the waker's CPU in some runs and on the other CPU in others, and on a
+    // virtual machine the two differ tenfold; fixed CPUs make the cases of one run comparable.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = cpus >= 2 && shmkit::bench_support::pin_to_cpu(0);
+    latency::set_peer_cpu(pinned.then_some(1));
+    let progress = std::io::stderr().is_terminal();
+    let mut rows = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        if progress {
+            let _ = write!(
+                std::io::stderr(),
+                "\r\x1b[K[{}/{}] {} …",
+                i + 1,
+                cases.len(),
+                case.label
+            );
+        }
+        let samples = (case.run)(args.quick)?;
+        let summary = Summary::of(samples)
+            .ok_or_else(|| Error::Failed(format!("{}: no samples", case.id)))?;
+        rows.push(Row {
+            group: case.group,
+            id: case.id.clone(),
+            label: case.label.clone(),
+            summary,
+            baseline: case.baseline.clone(),
+        });
+    }
+    if progress {
+        let _ = write!(std::io::stderr(), "\r\x1b[K");
+    }
+    if args.json {
+        out.json(&to_json(&rows, machine(cpus, pinned)))
+    } else {
+        table(out, &rows, &machine(cpus, pinned))
+    }
+}
+
+/// The median ratio of `row` to its baseline, if both were measured.
+fn ratio(rows: &[Row], row: &Row) -> Option<f64> {
+    let base = rows.iter().find(|r| Some(&r.id) == row.baseline.as_ref())?;
+    Some(row.summary.median.as_secs_f64() / base.summary.median.as_secs_f64().max(1e-12))
+}
+
+/// The machine, for the record: `cpus` as counted before the bench pinned itself.
+fn machine(cpus: usize, pinned: bool) -> Value {
+    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| {
+        t.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, m)| m.trim().to_string())
+    });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string());
+    json!({
+        "os": std::env::consts::OS,
+        "cpus": cpus,
+        "cpu": model,
+        "kernel": kernel,
+        "pinned_to_cpus_0_and_1": pinned,
+    })
+}
+
+fn to_json(rows: &[Row], machine: Value) -> Value {
+    let results: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "group": r.group,
+                "id": r.id,
+                "label": r.label,
+                "median_ns": r.summary.median.as_nanos() as u64,
+                "p99_ns": r.summary.p99.as_nanos() as u64,
+                "samples": r.summary.samples,
+                "baseline": r.baseline,
+                "ratio": ratio(rows, r),
+            })
+        })
+        .collect();
+    json!({ "machine": machine, "results": results })
+}
+
+fn table(out: &mut Output, rows: &[Row], m: &Value) -> Result<()> {
+    let pinned = m["pinned_to_cpus_0_and_1"] == true;
+    out.line(format_args!(
+        "shmkit bench on {} CPUs ({}), {} {}{}",
+        m["cpus"],
+        m["cpu"].as_str().unwrap_or("unknown CPU"),
+        m["os"].as_str().unwrap_or("?"),
+        m["kernel"].as_str().unwrap_or(""),
+        if pinned {
+            "; the two processes pinned to CPUs 0 and 1"
+        } else {
+            ""
+        }
+    ))?;
+    for (group, title, vs) in [
+        (
+            "latency",
+            "latency: 8-byte ping-pong between two processes, round trip",
+            "vs socket",
+        ),
+        ("local", "in one process, per operation", "vs memcpy"),
+    ] {
+        let group_rows: Vec<&Row> = rows.iter().filter(|r| r.group == group).collect();
+        if group_rows.is_empty() {
+            continue;
+        }
+        out.line("")?;
+        out.line(format_args!(
+            "{title:<58} {:>9} {:>9} {:>10}",
+            "median", "p99", vs
+        ))?;
+        for r in group_rows {
+            let ratio = ratio(rows, r).map_or(String::new(), |x| format!("{x:.2}x"));
+            out.line(format_args!(
+                "  {:<56} {:>9} {:>9} {:>10}",
+                r.label,
+                short_time(r.summary.median),
+                short_time(r.summary.p99),
+                ratio
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the peer side of a case.
+pub fn run_role(args: RoleArgs, _out: &mut Output) -> Result<()> {
+    if let Some(cpu) = args.cpu {
+        shmkit::bench_support::pin_to_cpu(cpu);
+    }
+    let ch = Channel::from_id(&args.channel)
+        .filter(|_| args.kind == "latency")
+        .ok_or_else(|| {
+            Error::Failed(format!("unknown bench role {} {}", args.kind, args.channel))
+        })?;
+    latency::serve(ch, &args.base, args.socket.as_deref())
+}

@@ -1,0 +1,42 @@
+//! Medians and percentiles of measured times.
+
+use std::time::Duration;
+
+/// The distribution of one case's samples (each a duration per operation).
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub median: Duration,
+    pub p99: Duration,
+    pub samples: usize,
+}
+
+impl Summary {
+    /// Summarises `samples` (nanoseconds); `None` if there are none.
+    pub fn of(mut samples: Vec<u64>) -> Option<Summary> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |q: f64| {
+            Duration::from_nanos(samples[((samples.len() - 1) as f64 * q).round() as usize])
+        };
+        Some(Summary {
+            median: at(0.5),
+            p99: at(0.99),
+            samples: samples.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_p99() {
+        let s = Summary::of((1..=100).collect()).unwrap();
+        assert_eq!(s.median, Duration::from_nanos(51));
+        assert_eq!(s.p99, Duration::from_nanos(99));
+        assert!(Summary::of(vec![]).is_none());
+    }
+}

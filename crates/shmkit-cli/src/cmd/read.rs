@@ -1,0 +1,76 @@
+//! `shmkit read`: print a cell's latest value (or a bytes segment's bytes).
+
+use shmkit::Access;
+
+use crate::error::Result;
+use crate::output::Output;
+use crate::source::{Format, Range, Source, print_value};
+use crate::util;
+
+/// Print a cell's latest value
+///
+/// Prints the newest value of the cell NAME: a whole value, never a mix of two, even while a
+/// writer publishes. By default the bytes as they are, then a newline; --hex shows a hex dump;
+/// --json one object with the value's sequence number and length.
+///
+/// NAME may also be a plain (bytes) shmkit segment: then --offset and --len choose the bytes
+/// (default: all its data), read under its lock.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  shmkit read status             the latest value
+  shmkit read status --json      {\"name\":\"status\",\"seq\":42,\"len\":7,\"text\":\"all good\"}
+  shmkit read frame > frame.bin  binary values, byte for byte (plus a final newline; see -n)
+  shmkit read table --offset 4K --len 64 --hex")]
+pub struct Args {
+    #[arg(help = super::NAME_HELP)]
+    name: String,
+
+    /// Show a hex dump
+    #[arg(long, conflicts_with = "json")]
+    hex: bool,
+
+    /// Print one JSON object: name, seq, len, and text (or hex for non-UTF-8 bytes)
+    #[arg(long)]
+    json: bool,
+
+    /// Do not add a newline after the value
+    #[arg(short = 'n', long)]
+    no_newline: bool,
+
+    /// For a bytes segment: the first byte to read
+    #[arg(long, value_name = "N", default_value = "0", value_parser = util::parse_size)]
+    offset: u64,
+
+    /// For a bytes segment: how many bytes [default: to the end of its data]
+    #[arg(long, value_name = "N", value_parser = util::parse_size)]
+    len: Option<u64>,
+}
+
+/// Opens the source read-only and prints its value once.
+pub fn run(args: Args, out: &mut Output) -> Result<()> {
+    let source = Source::open(
+        &args.name,
+        Access::ReadOnly,
+        Range {
+            offset: args.offset,
+            len: args.len,
+        },
+    )?;
+    let mut value = Vec::new();
+    let seq = source.read(&mut value)?;
+    let format = format(args.hex, args.json);
+    if format == Format::Text && args.no_newline {
+        return out.raw(&value);
+    }
+    print_value(out, format, source.name(), seq, &value)
+}
+
+/// The format chosen by the flags.
+pub fn format(hex: bool, json: bool) -> Format {
+    match (hex, json) {
+        (true, _) => Format::Hex,
+        (_, true) => Format::Json,
+        _ => Format::Text,
+    }
+}

@@ -1,0 +1,119 @@
+//! `shmkit write`: publish a value to a cell (or write bytes into a bytes segment).
+
+use std::io::{BufRead, Read};
+
+use shmkit::{Access, human_bytes};
+
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::source::{CreateCell, Range, Source};
+use crate::util;
+
+/// Publish a value to a cell
+///
+/// Publishes VALUE as the new value of the cell NAME; readers (`shmkit read`, `shmkit watch`,
+/// programs using the library) see it at once, whole, and those waiting wake up. Without VALUE,
+/// or with `-`, the value is everything read from stdin (binary is fine).
+///
+/// With --each-line, every line read from stdin is published as a value of its own as soon as
+/// it arrives (without its newline): `tail -f log | shmkit write status --each-line`.
+///
+/// With --create, a missing cell is created first (persistent, like `shmkit create`), with room
+/// for values of --capacity bytes.
+///
+/// NAME may also be a plain (bytes) shmkit segment: then the value's bytes are written at
+/// --offset under the segment's lock, and the segment's change counter is bumped.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  shmkit write status \"all good\"                 publish a text
+  shmkit write status --create --capacity 4K hi  create the cell if missing, then publish
+  date | shmkit write status                     publish stdin
+  shmkit write frame < frame.bin                 binary values too
+  tail -f app.log | shmkit write last-line --each-line")]
+pub struct Args {
+    #[arg(help = super::NAME_HELP)]
+    name: String,
+
+    /// The value; without it (or with -), stdin
+    value: Option<String>,
+
+    /// Publish each line of stdin as its own value, as it arrives
+    #[arg(short = 'l', long, conflicts_with = "value")]
+    each_line: bool,
+
+    /// Create the cell if it does not exist (persistent; needs --capacity)
+    #[arg(long, requires = "capacity")]
+    create: bool,
+
+    /// The largest value the created cell holds: 4096, 4K, 1MiB
+    #[arg(long, value_name = "SIZE", value_parser = util::parse_size)]
+    capacity: Option<u64>,
+
+    /// Permission bits of a created cell, in octal
+    #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = util::parse_mode)]
+    mode: u32,
+
+    /// For a bytes segment: where to write, in bytes
+    #[arg(long, value_name = "N", default_value = "0", value_parser = util::parse_size)]
+    offset: u64,
+
+    /// Print nothing on success
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Opens (or creates) the target and publishes the value(s).
+pub fn run(args: Args, out: &mut Output) -> Result<()> {
+    let range = Range {
+        offset: args.offset,
+        len: None,
+    };
+    let target = match (args.create, args.capacity) {
+        (true, Some(capacity)) => {
+            let capacity = usize::try_from(capacity).map_err(|_| {
+                Error::Failed(format!("a capacity of {capacity} bytes is too large"))
+            })?;
+            Source::open_or_create_cell(
+                &args.name,
+                CreateCell {
+                    capacity,
+                    mode: args.mode,
+                },
+                range,
+            )?
+        }
+        _ => Source::open(&args.name, Access::ReadWrite, range)?,
+    };
+    if args.each_line {
+        let (mut n, mut last) = (0u64, 0u64);
+        for line in std::io::stdin().lock().lines() {
+            last = target.write(line?.as_bytes())?;
+            n += 1;
+        }
+        if !args.quiet {
+            out.line(format_args!(
+                "{}: published {n} values, the last #{last}",
+                target.name()
+            ))?;
+        }
+        return Ok(());
+    }
+    let value = match args.value.as_deref() {
+        Some(v) if v != "-" => v.as_bytes().to_vec(),
+        _ => {
+            let mut v = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut v)?;
+            v
+        }
+    };
+    let seq = target.write(&value)?;
+    if !args.quiet {
+        out.line(format_args!(
+            "{}: #{seq}, {}",
+            target.name(),
+            human_bytes(value.len() as u64)
+        ))?;
+    }
+    Ok(())
+}
