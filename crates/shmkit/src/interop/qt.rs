@@ -474,7 +474,7 @@ impl fmt::Display for Key {
         }
         write!(f, "{scheme}:{path}")?;
         if let Some(l) = &self.legacy {
-            write!(f, "?legacyKey={}", percent_encode(l, b"%?#&=+"))?;
+            write!(f, "?legacyKey={}", percent_encode(l, b"%#&="))?;
         }
         Ok(())
     }

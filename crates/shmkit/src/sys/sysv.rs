@@ -550,13 +550,17 @@ pub(crate) struct Mappers {
     pub files: HashMap<(u64, u64), Vec<u32>>,
     /// System V key → the processes that have the segment attached.
     pub sysv: HashMap<i32, Vec<u32>>,
-    /// Whether every process's maps could be read (otherwise "nobody" is not certain).
+    /// Whether every process that could use another user's objects could be read (otherwise
+    /// "nobody" is not certain).
     pub complete: bool,
 }
 
-/// Scans `/proc/*/maps`. Processes that vanish meanwhile are skipped; unreadable ones (another
-/// user's, without privileges) make the result incomplete.
+/// Scans `/proc/*/maps`. Processes that vanish meanwhile are skipped. A process whose maps
+/// cannot be read makes the result incomplete if it runs as another user; one of our own user
+/// that we still cannot read is non-dumpable (a sandbox supervisor, a setuid program, an agent
+/// that hides its memory) and is assumed not to map other programs' shared memory.
 pub(crate) fn mappers() -> Mappers {
+    let me = rustix::process::geteuid().as_raw();
     let mut m = Mappers {
         complete: true,
         ..Mappers::default()
@@ -577,7 +581,12 @@ pub(crate) fn mappers() -> Mappers {
             Ok(text) => parse_maps(&text, pid, &mut m),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) if is_errno(&e, libc::ESRCH) => {}
-            Err(_) => m.complete = false,
+            Err(_) => {
+                let owner = rustix::fs::stat(format!("/proc/{pid}")).map(|st| st.st_uid);
+                if owner.is_ok_and(|uid| uid != me) {
+                    m.complete = false;
+                }
+            }
         }
     }
     for pids in m.files.values_mut().chain(m.sysv.values_mut()) {
