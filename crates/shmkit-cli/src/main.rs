@@ -8,8 +8,10 @@
 
 mod cmd;
 mod error;
+mod foreign;
 mod output;
 mod show;
+mod target;
 mod util;
 
 use std::process::ExitCode;

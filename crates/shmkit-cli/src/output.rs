@@ -54,6 +54,12 @@ impl Output {
         Ok(())
     }
 
+    /// Writes raw bytes as they are (no newline): for `shmkit read`.
+    pub fn bytes(&mut self, data: &[u8]) -> Result<()> {
+        self.w.write_all(data)?;
+        Ok(())
+    }
+
     /// Writes `value` as pretty-printed JSON and a newline.
     pub fn json(&mut self, value: &serde_json::Value) -> Result<()> {
         serde_json::to_writer_pretty(&mut self.w, value).map_err(io::Error::from)?;

@@ -129,20 +129,6 @@ impl Peer {
             None => panic!("{} answered {a:?} to {line:?}", self.0.role),
         }
     }
-
-    /// Sends a command that must fail; returns the error text.
-    fn err(&mut self, line: &str) -> String {
-        self.send(line);
-        let a = self.answer(T);
-        a.strip_prefix("ERR ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} answered {a:?} to {line:?}, expected an error",
-                    self.0.role
-                )
-            })
-            .to_string()
-    }
 }
 
 fn legacy_spec(key: &str) -> String {

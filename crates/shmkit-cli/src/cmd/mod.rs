@@ -9,10 +9,12 @@ use clap::Subcommand;
 use crate::error::Result;
 use crate::output::Output;
 
+pub mod bytes;
 pub mod create;
 pub mod dump;
 pub mod gc;
 pub mod info;
+pub mod lock;
 pub mod ls;
 pub mod rm;
 
@@ -31,6 +33,9 @@ pub enum Command {
     Rm(rm::Args),
     Gc(gc::Args),
     Dump(dump::Args),
+    Read(bytes::ReadArgs),
+    Write(bytes::WriteArgs),
+    Lock(lock::Args),
 }
 
 impl Command {
@@ -43,6 +48,9 @@ impl Command {
             Command::Rm(args) => rm::run(args, out),
             Command::Gc(args) => gc::run(args, out),
             Command::Dump(args) => dump::run(args, out),
+            Command::Read(args) => bytes::run_read(args, out),
+            Command::Write(args) => bytes::run_write(args, out),
+            Command::Lock(args) => lock::run(args, out),
         }
     }
 }

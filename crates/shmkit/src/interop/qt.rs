@@ -1357,6 +1357,102 @@ impl Drop for LockGuard<'_> {
     }
 }
 
+/// What the system holds for a Qt key, looked up without attaching, locking or creating
+/// anything (unlike [`Segment::open`], which, as Qt's `attach()`, creates the lock if missing).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Status {
+    /// The key looked up.
+    pub key: Key,
+    /// Whether the segment exists.
+    pub exists: bool,
+    /// Its size in bytes.
+    pub size: Option<u64>,
+    /// System V: how many attachments it has (`shm_nattch`).
+    pub attached: Option<u64>,
+    /// System V: the creator's process id.
+    pub creator_pid: Option<u32>,
+    /// System V: the last process that attached or detached.
+    pub last_pid: Option<u32>,
+    /// Permission bits.
+    pub mode: Option<u32>,
+    /// Owner's user id.
+    pub uid: Option<u32>,
+    /// The System V key (`ftok` of the key file), if the key file exists.
+    pub sysv_key: Option<i32>,
+    /// The lock's value: 1 free, 0 taken; `None` if the lock does not exist now.
+    pub lock_value: Option<i32>,
+    /// System V: the last process that took or released the lock.
+    pub lock_last_pid: Option<u32>,
+}
+
+/// Looks up the objects of `key` (see [`Status`]).
+///
+/// # Errors
+/// [`ErrorKind::Unsupported`] off Linux; otherwise missing objects are reported in the
+/// [`Status`], not as errors.
+pub fn inspect(key: &Key) -> Result<Status> {
+    let mut st = Status {
+        key: key.clone(),
+        exists: false,
+        size: None,
+        attached: None,
+        creator_pid: None,
+        last_pid: None,
+        mode: None,
+        uid: None,
+        sysv_key: None,
+        lock_value: None,
+        lock_last_pid: None,
+    };
+    let unsupported = |e: &std::io::Error| e.kind() == std::io::ErrorKind::Unsupported;
+    match &key.native {
+        Native::SystemV { path, proj } => {
+            match sysv::ftok(Path::new(path), *proj) {
+                Ok(k) => {
+                    st.sysv_key = Some(k);
+                    if let Ok(s) = sysv::shm_lookup(k, 0).and_then(sysv::shm_stat) {
+                        st.exists = true;
+                        st.size = Some(s.size);
+                        st.attached = Some(s.nattch);
+                        st.creator_pid = Some(s.cpid);
+                        st.last_pid = Some(s.lpid);
+                        st.mode = Some(s.mode);
+                        st.uid = Some(s.uid);
+                    }
+                }
+                Err(e) if unsupported(&e) => {
+                    return Err(Error::os(Op::Inspect, key.to_string(), e));
+                }
+                Err(_) => {}
+            }
+            if let Ok(id) = sysv::ftok(Path::new(&key.lock_key()), *proj).and_then(sysv::sem_lookup)
+            {
+                st.lock_value = sysv::sem_value(id).ok();
+                st.lock_last_pid = sysv::sem_last_pid(id).ok();
+            }
+        }
+        Native::Posix { .. } => {
+            if let Some(name) = key.posix_name() {
+                if let Ok(info) = crate::Segment::info(name.as_str()) {
+                    st.exists = true;
+                    st.size = Some(info.size);
+                    st.mode = Some(info.mode);
+                    st.uid = Some(info.uid);
+                }
+            }
+            match sysv::NamedSemaphore::open_existing(&key.lock_key()) {
+                Ok(sem) => st.lock_value = sem.value().ok(),
+                Err(e) if unsupported(&e) => {
+                    return Err(Error::os(Op::Inspect, key.to_string(), e));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(st)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -238,6 +238,13 @@ pub(crate) fn sem_get(key: i32, mode: u32) -> io::Result<i32> {
     if id == -1 { Err(last_error()) } else { Ok(id) }
 }
 
+/// `semget(key, 0, 0)`: the id of an existing set, without creating one.
+pub(crate) fn sem_lookup(key: i32) -> io::Result<i32> {
+    // SAFETY: plain system call with integer arguments.
+    let id = unsafe { libc::semget(key, 0, 0) };
+    if id == -1 { Err(last_error()) } else { Ok(id) }
+}
+
 /// `semctl(id, 0, SETVAL, value)`.
 pub(crate) fn sem_set(id: i32, value: i32) -> io::Result<()> {
     // SAFETY: for SETVAL the variadic argument is `union semun`, whose `val` member is an int
@@ -378,6 +385,20 @@ impl NamedSemaphore {
                 .map(|sem| NamedSemaphore { sem })
                 .ok_or_else(|| io::Error::other("sem_open returned null"));
         }
+    }
+
+    /// `sem_open(name, 0)`: an existing semaphore only.
+    pub(crate) fn open_existing(name: &str) -> io::Result<NamedSemaphore> {
+        let c = CString::new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a name with a NUL byte"))?;
+        // SAFETY: `c` is NUL-terminated; without O_CREAT no variadic arguments are read.
+        let p = unsafe { libc::sem_open(c.as_ptr(), 0) };
+        if p == libc::SEM_FAILED {
+            return Err(last_error());
+        }
+        NonNull::new(p)
+            .map(|sem| NamedSemaphore { sem })
+            .ok_or_else(|| io::Error::other("sem_open returned null"))
     }
 
     /// `sem_wait` / `sem_trywait` / `sem_timedwait`. `Ok(false)`: it would have had to wait

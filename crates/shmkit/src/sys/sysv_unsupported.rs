@@ -96,6 +96,10 @@ pub(crate) fn sem_get(_key: i32, _mode: u32) -> io::Result<i32> {
     Err(unsupported())
 }
 
+pub(crate) fn sem_lookup(_key: i32) -> io::Result<i32> {
+    Err(unsupported())
+}
+
 pub(crate) fn sem_set(_id: i32, _value: i32) -> io::Result<()> {
     Err(unsupported())
 }
@@ -129,6 +133,9 @@ impl NamedSemaphore {
         _mode: u32,
         _value: u32,
     ) -> io::Result<NamedSemaphore> {
+        Err(unsupported())
+    }
+    pub(crate) fn open_existing(_name: &str) -> io::Result<NamedSemaphore> {
         Err(unsupported())
     }
     pub(crate) fn wait(&self, _wait: Wait) -> io::Result<bool> {
