@@ -163,7 +163,13 @@ impl SegmentOptions {
 
     /// `name` as a native name, and for shmkit-format segments checked against the portable rule.
     fn checked_name(&self, name: impl IntoNativeName, op: Op) -> Result<NativeName> {
-        let name = name.into_native_name().map_err(|e| e.during(op))?;
+        let name = name.into_native_name().map_err(|e| {
+            // A shmkit segment's name breaks the portable rule first: say which part.
+            match (self.raw, e.name().map(SegmentName::new)) {
+                (false, Some(Err(portable))) => portable.during(op),
+                _ => e.during(op),
+            }
+        })?;
         if !self.raw {
             SegmentName::new(name.as_str()).map_err(|e| e.during(op))?;
         }

@@ -85,10 +85,23 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         Target::Posix(name) => name.to_string(),
         Target::Qt(_) => return dump_qt(&args, out),
     };
-    let segment = SegmentOptions::new()
+    let segment = match SegmentOptions::new()
         .raw(true)
         .access(Access::ReadOnly)
-        .open(name.as_str())?;
+        .open(name.as_str())
+    {
+        Ok(s) => s,
+        // No such object, and not a portable name: say which rule the name breaks.
+        Err(e)
+            if e.kind() == shmkit::ErrorKind::NotFound && !shmkit::SegmentName::is_valid(&name) =>
+        {
+            return Err(shmkit::SegmentName::new(&name)
+                .err()
+                .map_or(e, |p| p)
+                .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     // Described after opening: the name now certainly refers to the object we hold.
     let info = Segment::info(&name)?;
     let region = region(&info, segment.len(), args.all);

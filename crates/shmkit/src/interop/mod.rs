@@ -8,7 +8,7 @@
 //! `docs/interop.md` has complete examples (a Qt app and a Rust service sharing a frame buffer,
 //! a Python notebook reading a Rust producer).
 //!
-//! Linux only for now: elsewhere the calls fail with [`ErrorKind::Unsupported`] (key
+//! Linux only for now: elsewhere the calls fail with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) (key
 //! derivation and parsing work everywhere).
 //!
 //! # Telling live objects from leftovers
