@@ -355,17 +355,13 @@ pub fn list() -> Result<Vec<ForeignInfo>> {
         } else {
             State::Unknown
         };
-        let meta = std::fs::metadata(path).ok();
         out.push(ForeignInfo {
             name: path.to_string_lossy().into_owned(),
             object: Object::KeyFile,
             origin: Origin::Qt,
             size: 0,
-            mode: meta.as_ref().map_or(0, |m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.permissions().mode() & 0o777
-            }),
-            uid: 0,
+            mode: sysv::file_mode(path).map_or(0, |(mode, _)| mode),
+            uid: sysv::file_mode(path).map_or(0, |(_, uid)| uid),
             users: Holders::Nobody,
             state,
             key_file: Some(path.clone()),

@@ -79,6 +79,12 @@ pub(crate) fn create_key_file(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// A file's permission bits and owner.
+pub(crate) fn file_mode(path: &Path) -> Option<(u32, u32)> {
+    let st = rustix::fs::stat(path).ok()?;
+    Some((st.st_mode & 0o777, st.st_uid))
+}
+
 /// Removes a key file (`unlink`).
 pub(crate) fn remove_file(path: &Path) -> io::Result<()> {
     rustix::fs::unlinkat(CWD, path, AtFlags::empty())?;
@@ -245,11 +251,20 @@ pub(crate) fn sem_lookup(key: i32) -> io::Result<i32> {
     if id == -1 { Err(last_error()) } else { Ok(id) }
 }
 
+/// `union semun` (the caller defines it, per `semctl(2)`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+union Semun {
+    val: libc::c_int,
+    buf: *mut libc::c_void,
+}
+
 /// `semctl(id, 0, SETVAL, value)`.
 pub(crate) fn sem_set(id: i32, value: i32) -> io::Result<()> {
-    // SAFETY: for SETVAL the variadic argument is `union semun`, whose `val` member is an int
-    // passed by value; on Linux ABIs an int argument is passed exactly like that union.
-    if unsafe { libc::semctl(id, 0, libc::SETVAL, value) } == -1 {
+    let arg = Semun { val: value };
+    // SAFETY: for SETVAL, semctl reads its fourth argument as a `union semun` by value and uses
+    // its `val` member; `Semun` has that layout (`repr(C)`, an int and a pointer).
+    if unsafe { libc::semctl(id, 0, libc::SETVAL, arg) } == -1 {
         return Err(last_error());
     }
     Ok(())

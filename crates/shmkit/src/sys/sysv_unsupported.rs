@@ -36,6 +36,10 @@ pub(crate) fn create_key_file(_path: &Path) -> io::Result<bool> {
     Err(unsupported())
 }
 
+pub(crate) fn file_mode(_path: &Path) -> Option<(u32, u32)> {
+    None
+}
+
 pub(crate) fn remove_file(_path: &Path) -> io::Result<()> {
     Err(unsupported())
 }
