@@ -8,9 +8,12 @@
 
 mod cmd;
 mod error;
+mod foreign;
+mod opened;
 mod output;
 mod show;
 mod source;
+mod target;
 mod util;
 
 use std::process::ExitCode;
@@ -37,6 +40,12 @@ and stay until `shmkit rm` or `shmkit gc`.
 Names: 1 to 30 characters of A-Z a-z 0-9 . _ - not starting with '.' (the rule that works on \
 Linux, macOS and Windows alike).
 
+Other programs' segments: info, dump, read, write and lock also take qt:KEY (the segment of a Qt \
+app's QSharedMemory(\"KEY\"), System V, found through $TMPDIR), qt-posix:KEY (the same in a Qt \
+using the POSIX backend), Qt's key strings (systemv:/tmp/qipc_sharedmemory_…?legacyKey=KEY, \
+posix:/name) and posix:NAME (a plain object such as a Python SharedMemory). For Qt segments they \
+take Qt's own lock. ls marks Qt and Python objects; gc --foreign removes their crash leftovers.
+
 Sizes: a number of bytes, or with a unit K, M, G, T or P, which are powers of 1024 as in \
 `ls -h` (KiB, MiB, ... and lowercase k, m, ... mean the same; KB, MB, ... are refused as \
 ambiguous): 4096, 4K, 8MiB, 1.5G.
@@ -50,6 +59,8 @@ Examples:
   shmkit info cam0               everything about one segment
   shmkit dump cam0 --len 64      its first 64 bytes in hex
   shmkit gc --dry-run            what crashed programs left behind
+  shmkit dump qt:frames          the bytes of a Qt app's QSharedMemory(\"frames\")
+  shmkit gc --foreign --dry-run  what crashed Qt and Python programs left behind
 
 Run `shmkit help COMMAND` for a command's options and examples.";
 

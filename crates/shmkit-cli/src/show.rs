@@ -156,7 +156,12 @@ pub fn table(out: &mut Output, infos: &[SegmentInfo]) -> Result<()> {
         Column::left("STATE"),
         Column::left("HOLDERS"),
     ];
-    let rows: Vec<Vec<String>> = infos
+    out.table(&COLUMNS, &rows(infos))
+}
+
+/// The rows of the `ls` table.
+pub fn rows(infos: &[SegmentInfo]) -> Vec<Vec<String>> {
+    infos
         .iter()
         .map(|i| {
             vec![
@@ -168,8 +173,7 @@ pub fn table(out: &mut Output, infos: &[SegmentInfo]) -> Result<()> {
                 holders_short(&i.holders),
             ]
         })
-        .collect();
-    out.table(&COLUMNS, &rows)
+        .collect()
 }
 
 /// One line for `gc` and `rm`: `cam0 (bytes, 8 KiB, idle)`.

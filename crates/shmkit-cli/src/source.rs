@@ -1,6 +1,7 @@
-//! The value behind a name, for `read`, `write` and `watch`: the latest value of a cell, or a
+//! The value behind a TARGET, for `read`, `write` and `watch`: the latest value of a cell, a
 //! range of a bytes segment (read and written under its lock, changes seen through its change
-//! counter). One interface, so the commands do not care which it is.
+//! counter), or a range of a foreign segment (a Qt segment under Qt's lock, a Python or other
+//! POSIX object without one). One interface, so the commands do not care which it is.
 
 use std::time::Duration;
 
@@ -8,9 +9,11 @@ use serde_json::json;
 use shmkit::{Access, Cell, CellOptions, ErrorKind, Kind, Lifetime, Segment, SegmentKind};
 
 use crate::error::{Error, Result};
+use crate::opened::Opened;
 use crate::output::Output;
+use crate::target::Target;
 
-/// A cell, or a byte range of a plain shmkit segment.
+/// A cell, a byte range of a shmkit bytes segment, or a byte range of a foreign segment.
 #[derive(Debug)]
 pub enum Source {
     /// A latest-value cell: whole values with sequence numbers.
@@ -20,14 +23,26 @@ pub enum Source {
         seg: Segment,
         offset: usize,
         len: usize,
+        timeout: Duration,
+    },
+    /// `len` bytes at `offset` of a foreign or raw segment (Qt's: under Qt's lock); no change
+    /// notification.
+    Foreign {
+        opened: Opened,
+        target: String,
+        offset: usize,
+        len: usize,
+        timeout: Duration,
     },
 }
 
-/// Where in a bytes segment to read or write (ignored for cells).
-#[derive(Debug, Clone, Copy, Default)]
+/// Where in a segment's bytes to read or write (ignored for cells), and how long to wait for
+/// its lock.
+#[derive(Debug, Clone, Copy)]
 pub struct Range {
     pub offset: u64,
     pub len: Option<u64>,
+    pub timeout: Duration,
 }
 
 /// How to create a missing cell (`write --create`).
@@ -38,34 +53,52 @@ pub struct CreateCell {
 }
 
 impl Source {
-    /// Opens `name` as whatever shmkit kind it is.
-    pub fn open(name: &str, access: Access, range: Range) -> Result<Source> {
-        let kind = match Segment::info(name) {
-            Ok(info) => info.kind,
-            Err(e) => return Err(e.into()),
+    /// Opens `target` as whatever it is.
+    pub fn open(target: &Target, access: Access, range: Range) -> Result<Source> {
+        let name = match target {
+            Target::Shmkit(name) => name,
+            _ => return Source::foreign(target, access, range),
         };
-        match kind {
-            SegmentKind::Shmkit(Kind::Cell) => Ok(Source::Cell(Cell::open(name, access)?)),
+        match Segment::info(name.as_str())?.kind {
+            SegmentKind::Shmkit(Kind::Cell) => Ok(Source::Cell(Cell::open(name.as_str(), access)?)),
             SegmentKind::Shmkit(Kind::Bytes) => {
-                let seg = Segment::open(name, access)?;
-                Source::bytes(seg, range)
+                let seg = Segment::open(name.as_str(), access)?;
+                let (offset, len) = window(target, range, seg.len())?;
+                Ok(Source::Bytes {
+                    seg,
+                    offset,
+                    len,
+                    timeout: range.timeout,
+                })
             }
             SegmentKind::Shmkit(other) => Err(Error::Failed(format!(
                 "{name:?} is a {other}; `read`, `write` and `watch` work on cells and bytes segments"
             ))),
-            SegmentKind::Foreign => Err(Error::Failed(format!(
-                "{name:?} has no shmkit header (made by another program, or raw); \
-                 `shmkit dump {name}` shows its bytes"
-            ))),
-            _ => Err(Error::Failed(format!(
-                "{name:?} is not a segment this shmkit can read (`shmkit info {name}` says why)"
-            ))),
+            // A raw shmkit segment, or an object another program made: its bytes.
+            _ => Source::foreign(target, access, range),
         }
     }
 
+    fn foreign(target: &Target, access: Access, range: Range) -> Result<Source> {
+        let opened = Opened::open(target, access, range.timeout)?;
+        let (offset, len) = window(target, range, opened.len())?;
+        Ok(Source::Foreign {
+            opened,
+            target: target.to_string(),
+            offset,
+            len,
+            timeout: range.timeout,
+        })
+    }
+
     /// Opens the cell `name` for writing, creating it (persistent) if it does not exist.
-    pub fn open_or_create_cell(name: &str, how: CreateCell, range: Range) -> Result<Source> {
-        match Source::open(name, Access::ReadWrite, range) {
+    pub fn open_or_create_cell(target: &Target, how: CreateCell, range: Range) -> Result<Source> {
+        let Target::Shmkit(name) = target else {
+            return Err(Error::Failed(format!(
+                "--create makes shmkit cells; {target} is another program's segment"
+            )));
+        };
+        match Source::open(target, Access::ReadWrite, range) {
             Err(Error::Shmkit(e)) if e.kind() == ErrorKind::NotFound => {}
             other => return other,
         }
@@ -73,26 +106,8 @@ impl Source {
             .capacity(how.capacity)
             .mode(how.mode)
             .lifetime(Lifetime::Persistent)
-            .open_or_create(name)?;
+            .open_or_create(name.as_str())?;
         Ok(Source::Cell(cell))
-    }
-
-    fn bytes(seg: Segment, range: Range) -> Result<Source> {
-        let total = seg.len() as u64;
-        let offset = range.offset;
-        let len = range.len.unwrap_or(total.saturating_sub(offset));
-        if offset.checked_add(len).is_none_or(|end| end > total) {
-            return Err(Error::Failed(format!(
-                "bytes {offset}..{} are outside {:?}'s {total} data bytes",
-                offset.saturating_add(len),
-                seg.name().as_str(),
-            )));
-        }
-        Ok(Source::Bytes {
-            seg,
-            offset: offset as usize,
-            len: len as usize,
-        })
     }
 
     /// The name, for messages.
@@ -100,26 +115,44 @@ impl Source {
         match self {
             Source::Cell(c) => c.name().as_str(),
             Source::Bytes { seg, .. } => seg.name().as_str(),
+            Source::Foreign { target, .. } => target,
         }
     }
 
     /// Copies the current value into `buf`; returns its sequence number (a bytes segment: its
-    /// change counter).
+    /// change counter; a foreign segment: 0).
     pub fn read(&self, buf: &mut Vec<u8>) -> Result<u64> {
         match self {
             Source::Cell(c) => Ok(c.read_into(buf)?),
-            Source::Bytes { seg, offset, len } => {
+            Source::Bytes {
+                seg,
+                offset,
+                len,
+                timeout,
+            } => {
                 let count = u64::from(seg.change_count());
                 buf.resize(*len, 0);
-                // Under the lock when this process may take it, so the copy is not torn by a
-                // writer that locks; a reader without write permission copies without it.
-                let _guard = match seg.lock_timeout(Duration::from_secs(5)) {
+                // Under the lock when this process may take it, so a writer that locks does not
+                // tear the copy; a reader without write permission copies without it.
+                let _guard = match seg.lock_timeout(*timeout) {
                     Ok(g) => Some(g),
                     Err(e) if e.kind() == ErrorKind::PermissionDenied => None,
                     Err(e) => return Err(e.into()),
                 };
                 seg.read(*offset, buf)?;
                 Ok(count)
+            }
+            Source::Foreign {
+                opened,
+                offset,
+                len,
+                timeout,
+                ..
+            } => {
+                buf.resize(*len, 0);
+                let _held = opened.lock(*timeout)?;
+                opened.read(*offset, buf)?;
+                Ok(0)
             }
         }
     }
@@ -130,6 +163,12 @@ impl Source {
         let res = match self {
             Source::Cell(c) => c.wait_newer(seen, timeout),
             Source::Bytes { seg, .. } => seg.wait_change(seen as u32, timeout).map(u64::from),
+            Source::Foreign { target, .. } => {
+                return Err(Error::Failed(format!(
+                    "{target} has no change notification (another program's segment); \
+                     `shmkit read` shows its bytes now"
+                )));
+            }
         };
         match res {
             Ok(seq) => Ok(Some(seq)),
@@ -138,31 +177,66 @@ impl Source {
         }
     }
 
-    /// Publishes `value` (a cell), or writes it at the range's offset under the lock and signals
-    /// the change (a bytes segment). Returns the new sequence number.
+    /// Publishes `value` (a cell), or writes it at the range's offset under the lock (a bytes
+    /// segment, then signalling the change; a foreign one). Returns the new sequence number.
     pub fn write(&self, value: &[u8]) -> Result<u64> {
+        let fits = |len: usize, offset: usize| -> Result<()> {
+            if value.len() > len {
+                return Err(Error::Failed(format!(
+                    "{} bytes do not fit the {len} bytes from offset {offset} of {}",
+                    value.len(),
+                    self.name()
+                )));
+            }
+            Ok(())
+        };
         match self {
             Source::Cell(c) => Ok(c.publish(value)?),
-            Source::Bytes { seg, offset, len } => {
-                if value.len() > *len {
-                    return Err(Error::Failed(format!(
-                        "{} bytes do not fit the {len} bytes from offset {offset} of {:?}",
-                        value.len(),
-                        seg.name().as_str()
-                    )));
-                }
-                let guard = seg.lock()?;
+            Source::Bytes {
+                seg,
+                offset,
+                len,
+                timeout,
+            } => {
+                fits(*len, *offset)?;
+                let guard = seg.lock_timeout(*timeout)?;
                 seg.write(*offset, value)?;
                 drop(guard);
                 seg.notify_change();
                 Ok(u64::from(seg.change_count()))
             }
+            Source::Foreign {
+                opened,
+                offset,
+                len,
+                timeout,
+                ..
+            } => {
+                fits(*len, *offset)?;
+                let _held = opened.lock(*timeout)?;
+                opened.write(*offset, value)?;
+                Ok(0)
+            }
         }
     }
 }
 
+/// The range `[offset, offset + len)` of `size` bytes (len: to the end by default), checked.
+fn window(target: &Target, range: Range, size: usize) -> Result<(usize, usize)> {
+    let size = size as u64;
+    let len = range.len.unwrap_or(size.saturating_sub(range.offset));
+    match range.offset.checked_add(len) {
+        Some(end) if end <= size => Ok((range.offset as usize, len as usize)),
+        _ => Err(Error::Failed(format!(
+            "cannot access {target}: bytes {}..{} are outside its {size} bytes",
+            range.offset,
+            u128::from(range.offset) + u128::from(len)
+        ))),
+    }
+}
+
 /// How `read` and `watch` print a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// The bytes as they are, then a newline.
     #[default]

@@ -55,7 +55,11 @@ impl Name {
 
 impl Drop for Name {
     fn drop(&mut self) {
-        let _ = Segment::remove(self.0.as_str());
+        match Segment::remove(self.0.as_str()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => eprintln!("cleanup of {}: {e:#}", self.0),
+        }
     }
 }
 

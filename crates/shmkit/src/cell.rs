@@ -228,7 +228,7 @@ mod handle {
     use super::*;
     use crate::error::{Error, ErrorKind, Op, Result};
     use crate::layout::{HEADER_LEN, Kind};
-    use crate::name::{IntoName, SegmentName};
+    use crate::name::{IntoName, NativeName, SegmentName};
     use crate::notify::Waited;
     use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec};
 
@@ -570,7 +570,7 @@ mod handle {
         }
 
         /// The cell's name.
-        pub fn name(&self) -> &SegmentName {
+        pub fn name(&self) -> &NativeName {
             self.seg.name()
         }
 

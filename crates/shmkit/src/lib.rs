@@ -71,6 +71,8 @@
 // tests (`.ci/loom.sh`); everything that maps real memory needs the real atomics.
 pub mod cell;
 mod error;
+#[cfg(not(loom))]
+pub mod interop;
 mod layout;
 mod lock;
 mod name;
@@ -86,7 +88,9 @@ pub use error::{Error, ErrorKind, Op, Result};
 pub use layout::Kind;
 #[cfg(not(loom))]
 pub use lock::LockGuard;
-pub use name::{IntoName, MAX_NAME_LEN, SegmentName};
+pub use name::{
+    IntoName, IntoNativeName, MAX_NAME_LEN, MAX_NATIVE_NAME_LEN, NativeName, SegmentName,
+};
 #[cfg(not(loom))]
 pub use segment::{
     Access, DEFAULT_MODE, Lifetime, Segment, SegmentInfo, SegmentKind, SegmentOptions, State,

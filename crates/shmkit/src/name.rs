@@ -194,6 +194,213 @@ impl IntoName for &String {
     }
 }
 
+/// The longest name of an object in the system's shared-memory namespace, in bytes: Linux's
+/// file-name limit in `/dev/shm` (`NAME_MAX`).
+pub const MAX_NATIVE_NAME_LEN: usize = 255;
+
+/// The name of an object in the system's shared-memory namespace exactly as the operating system
+/// takes it — for segments made by other programs (Python's `psm_1a2b3c4d`, Qt's
+/// `qipc_sharedmemory_…` with 40 hex digits, names with spaces or non-ASCII letters).
+///
+/// It is checked only for what the operating system cannot take: 1 to 255 bytes, no `/`, no NUL,
+/// not `.` or `..`. Every [`SegmentName`] is also a `NativeName`. On Linux the object is the file
+/// `/dev/shm/NAME`, the one `shm_open("/NAME")` opens.
+///
+/// Raw segments ([`SegmentOptions::raw`](crate::SegmentOptions::raw)), [`Segment::remove`] and
+/// [`Segment::info`] take native names; shmkit-format segments keep to the portable rule.
+///
+/// [`Segment::remove`]: crate::Segment::remove
+/// [`Segment::info`]: crate::Segment::info
+///
+/// ```
+/// use shmkit::{ErrorKind, NativeName};
+///
+/// let qt = NativeName::new("qipc_sharedmemory_demo89e495e7941cf9e40e6980d14a16bf023ccd4c91")?;
+/// assert!(!qt.is_portable());
+/// // The form shm_open() and Qt's POSIX keys use: leading slashes are dropped, as glibc does.
+/// assert_eq!(NativeName::from_shm_open("/caméra 1")?.as_str(), "caméra 1");
+/// assert_eq!(NativeName::new("a/b").unwrap_err().kind(), ErrorKind::InvalidName);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NativeName(Box<str>);
+
+fn check_native(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if let Some(i) = s.find('\0') {
+        return Err(format!("a NUL byte at position {i} is not allowed"));
+    }
+    if s.contains('/') {
+        return Err("'/' is not allowed inside a shared-memory name".into());
+    }
+    if s == "." || s == ".." {
+        return Err("'.' and '..' are not shared-memory names".into());
+    }
+    if s.len() > MAX_NATIVE_NAME_LEN {
+        return Err(format!(
+            "the name is {} bytes long; the system takes at most {MAX_NATIVE_NAME_LEN}",
+            s.len()
+        ));
+    }
+    Ok(())
+}
+
+impl NativeName {
+    /// Checks `name` against what the operating system takes (see the type's docs).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`], saying which limit `name` breaks.
+    pub fn new(name: &str) -> Result<NativeName, Error> {
+        match check_native(name) {
+            Ok(()) => Ok(NativeName(name.into())),
+            Err(why) => Err(
+                Error::new(ErrorKind::InvalidName, Op::Name, name.to_string())
+                    .reason(why)
+                    .hint("a shared-memory name is 1 to 255 bytes without '/' or NUL"),
+            ),
+        }
+    }
+
+    /// The object `shm_open(name)` / `sem_open`-style APIs mean: leading slashes are dropped
+    /// (as glibc does), the rest must be a native name. Qt's POSIX keys (`/name`) and
+    /// Python's internal names (`/psm_…`) have this form.
+    ///
+    /// # Errors
+    /// As for [`new`](Self::new).
+    pub fn from_shm_open(name: &str) -> Result<NativeName, Error> {
+        NativeName::new(name.trim_start_matches('/')).map_err(|e| {
+            if name.trim_start_matches('/').is_empty() {
+                e
+            } else {
+                e.reason(format!(
+                    "{} (after the leading '/')",
+                    check_native(name.trim_start_matches('/')).unwrap_err()
+                ))
+            }
+        })
+    }
+
+    /// Whether the name also follows shmkit's portable rule ([`SegmentName`]).
+    pub fn is_portable(&self) -> bool {
+        SegmentName::is_valid(&self.0)
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NativeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for NativeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl AsRef<str> for NativeName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for NativeName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for NativeName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        NativeName::new(s)
+    }
+}
+
+impl From<SegmentName> for NativeName {
+    fn from(name: SegmentName) -> NativeName {
+        // Every portable name is a native name.
+        NativeName(name.0)
+    }
+}
+
+impl From<&SegmentName> for NativeName {
+    fn from(name: &SegmentName) -> NativeName {
+        NativeName(name.0.clone())
+    }
+}
+
+/// Anything that names an object in the system's namespace: a [`NativeName`], a
+/// [`SegmentName`], or a string to check with [`NativeName::new`].
+pub trait IntoNativeName {
+    /// Checks (if needed) and returns the name.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] when a string breaks the native rule.
+    fn into_native_name(self) -> Result<NativeName, Error>;
+}
+
+impl IntoNativeName for NativeName {
+    fn into_native_name(self) -> Result<NativeName, Error> {
+        Ok(self)
+    }
+}
+
+impl IntoNativeName for &NativeName {
+    fn into_native_name(self) -> Result<NativeName, Error> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoNativeName for SegmentName {
+    fn into_native_name(self) -> Result<NativeName, Error> {
+        Ok(self.into())
+    }
+}
+
+impl IntoNativeName for &SegmentName {
+    fn into_native_name(self) -> Result<NativeName, Error> {
+        Ok(self.into())
+    }
+}
+
+impl IntoNativeName for &str {
+    fn into_native_name(self) -> Result<NativeName, Error> {
+        NativeName::new(self)
+    }
+}
+
+impl IntoNativeName for String {
+    fn into_native_name(self) -> Result<NativeName, Error> {
+        NativeName::new(&self)
+    }
+}
+
+impl IntoNativeName for &String {
+    fn into_native_name(self) -> Result<NativeName, Error> {
+        NativeName::new(self)
+    }
+}
+
+impl IntoName for NativeName {
+    fn into_name(self) -> Result<SegmentName, Error> {
+        SegmentName::new(&self.0)
+    }
+}
+
+impl IntoName for &NativeName {
+    fn into_name(self) -> Result<SegmentName, Error> {
+        SegmentName::new(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +445,45 @@ mod tests {
     fn over_long_names_with_bad_chars_report_the_char() {
         // The character rule is the more useful message: fixing the length alone would not do.
         assert!(reason(&format!("{}/", "x".repeat(40))).contains("'/'"));
+    }
+
+    #[test]
+    fn native_names_reject_only_what_the_os_cannot_take() {
+        for ok in [
+            "qipc_sharedmemory_demo89e495e7941cf9e40e6980d14a16bf023ccd4c91",
+            "with space",
+            "ключ",
+            ".hidden",
+            "x".repeat(255).as_str(),
+        ] {
+            assert_eq!(NativeName::new(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "a/b", "..", ".", "a\0", "/x", &"x".repeat(256)] {
+            let e = NativeName::new(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidName, "{bad:?}");
+        }
+        assert!(
+            NativeName::new(&"x".repeat(256))
+                .unwrap_err()
+                .reason_text()
+                .contains("256 bytes")
+        );
+        assert_eq!(
+            NativeName::from_shm_open("//psm_1").unwrap().as_str(),
+            "psm_1"
+        );
+        assert!(NativeName::from_shm_open("/").is_err());
+        assert!(NativeName::from_shm_open("/a/b").is_err());
+        assert!(NativeName::new("cam0").unwrap().is_portable());
+        assert!(!NativeName::new("cam 0").unwrap().is_portable());
+        assert_eq!(
+            NativeName::new("cam 0")
+                .unwrap()
+                .into_name()
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidName
+        );
     }
 
     proptest! {

@@ -8,7 +8,7 @@ use crate::layout::{
     self, FLAG_LAST_CLOSE, FLAG_WAKE_ALWAYS, Fields, Geometry, HEADER_LEN, Header, Kind, Problem,
 };
 use crate::lock::{LockGuard, Os};
-use crate::name::{IntoName, SegmentName};
+use crate::name::{IntoName, IntoNativeName, NativeName, SegmentName};
 use crate::notify::Waited;
 use crate::sys::{self, Holders, Reclaimed, Want};
 
@@ -140,8 +140,11 @@ impl SegmentOptions {
     /// users is removed and does not count), [`ErrorKind::InvalidSize`] for a zero or absurd
     /// size, [`ErrorKind::OutOfResources`] if shared memory is full, [`ErrorKind::InvalidName`],
     /// [`ErrorKind::PermissionDenied`].
-    pub fn create(&self, name: impl IntoName) -> Result<Segment> {
-        let name = name.into_name().map_err(|e| e.during(Op::Create))?;
+    ///
+    /// A raw segment takes any [`NativeName`] (the names other programs use); a shmkit segment
+    /// needs a portable [`SegmentName`].
+    pub fn create(&self, name: impl IntoNativeName) -> Result<Segment> {
+        let name = self.checked_name(name, Op::Create)?;
         let size = self.size.ok_or_else(|| {
             Error::new(ErrorKind::InvalidSize, Op::Create, name.to_string())
                 .reason("no size given")
@@ -155,7 +158,22 @@ impl SegmentOptions {
                 control_extra: 0,
             }
         };
-        Segment::create_with(&name, self, spec, size, &mut |_| {})
+        Segment::create_native(&name, self, spec, size, &mut |_| {})
+    }
+
+    /// `name` as a native name, and for shmkit-format segments checked against the portable rule.
+    fn checked_name(&self, name: impl IntoNativeName, op: Op) -> Result<NativeName> {
+        let name = name.into_native_name().map_err(|e| {
+            // A shmkit segment's name breaks the portable rule first: say which part.
+            match (self.raw, e.name().map(SegmentName::new)) {
+                (false, Some(Err(portable))) => portable.during(op),
+                _ => e.during(op),
+            }
+        })?;
+        if !self.raw {
+            SegmentName::new(name.as_str()).map_err(|e| e.during(op))?;
+        }
+        Ok(name)
     }
 
     /// Opens an existing segment.
@@ -165,10 +183,12 @@ impl SegmentOptions {
     /// (a foreign segment opened without [`raw`](Self::raw), another kind, another layout
     /// version), [`ErrorKind::Corrupt`] (a header that lies), [`ErrorKind::Timeout`] (its
     /// creator never finished initialising it).
-    pub fn open(&self, name: impl IntoName) -> Result<Segment> {
-        let name = name.into_name().map_err(|e| e.during(Op::Open))?;
+    ///
+    /// Names as for [`create`](Self::create): any [`NativeName`] for a raw segment.
+    pub fn open(&self, name: impl IntoNativeName) -> Result<Segment> {
+        let name = self.checked_name(name, Op::Open)?;
         let expect = if self.raw { None } else { Some(Kind::Bytes) };
-        Segment::open_with(&name, self, expect)
+        Segment::open_native(&name, self, expect)
     }
 
     /// Opens the segment if it exists, otherwise creates it. Safe against other processes doing
@@ -176,8 +196,8 @@ impl SegmentOptions {
     ///
     /// # Errors
     /// Those of [`open`](Self::open) and [`create`](Self::create).
-    pub fn open_or_create(&self, name: impl IntoName) -> Result<Segment> {
-        let name = name.into_name().map_err(|e| e.during(Op::Open))?;
+    pub fn open_or_create(&self, name: impl IntoNativeName) -> Result<Segment> {
+        let name = self.checked_name(name, Op::Open)?;
         let opts = self.clone().access(Access::ReadWrite);
         loop {
             match opts.open(&name) {
@@ -232,7 +252,7 @@ pub(crate) enum Spec {
 /// ```
 pub struct Segment {
     map: Option<sys::Mapping>,
-    name: SegmentName,
+    name: NativeName,
     access: Access,
     /// `None` for raw segments.
     geo: Option<Geometry>,
@@ -260,6 +280,7 @@ impl Segment {
     /// # Errors
     /// As for [`SegmentOptions::create`].
     pub fn create(name: impl IntoName, size: usize) -> Result<Segment> {
+        let name = name.into_name().map_err(|e| e.during(Op::Create))?;
         SegmentOptions::new().size(size).create(name)
     }
 
@@ -268,6 +289,7 @@ impl Segment {
     /// # Errors
     /// As for [`SegmentOptions::open`].
     pub fn open(name: impl IntoName, access: Access) -> Result<Segment> {
+        let name = name.into_name().map_err(|e| e.during(Op::Open))?;
         SegmentOptions::new().access(access).open(name)
     }
 
@@ -276,8 +298,19 @@ impl Segment {
         SegmentOptions::new()
     }
 
+    #[allow(dead_code)] // used by the cell and stream modules
     pub(crate) fn create_with(
         name: &SegmentName,
+        opts: &SegmentOptions,
+        spec: Spec,
+        data_len: usize,
+        init_control: &mut dyn FnMut(*mut u8),
+    ) -> Result<Segment> {
+        Segment::create_native(&name.into(), opts, spec, data_len, init_control)
+    }
+
+    pub(crate) fn create_native(
+        name: &NativeName,
         opts: &SegmentOptions,
         spec: Spec,
         data_len: usize,
@@ -371,8 +404,17 @@ impl Segment {
         })
     }
 
+    #[allow(dead_code)] // used by the cell and stream modules
     pub(crate) fn open_with(
         name: &SegmentName,
+        opts: &SegmentOptions,
+        expect: Option<Kind>,
+    ) -> Result<Segment> {
+        Segment::open_native(&name.into(), opts, expect)
+    }
+
+    pub(crate) fn open_native(
+        name: &NativeName,
         opts: &SegmentOptions,
         expect: Option<Kind>,
     ) -> Result<Segment> {
@@ -469,8 +511,9 @@ impl Segment {
         self.map.as_ref().expect("segment used after drop")
     }
 
-    /// The segment's name.
-    pub fn name(&self) -> &SegmentName {
+    /// The segment's name (portable for shmkit-format segments; raw ones may have any
+    /// [`NativeName`]).
+    pub fn name(&self) -> &NativeName {
         &self.name
     }
 
@@ -760,8 +803,10 @@ impl Segment {
     ///
     /// # Errors
     /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], [`ErrorKind::InvalidName`].
-    pub fn remove(name: impl IntoName) -> Result<()> {
-        let name = name.into_name().map_err(|e| e.during(Op::Remove))?;
+    ///
+    /// Takes any [`NativeName`], so the objects of other programs can be removed too.
+    pub fn remove(name: impl IntoNativeName) -> Result<()> {
+        let name = name.into_native_name().map_err(|e| e.during(Op::Remove))?;
         sys::remove(name.as_str()).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => not_regular(Op::Remove, name.as_str()),
             _ => Error::os(Op::Remove, name.to_string(), e),
@@ -782,9 +827,10 @@ impl Segment {
     /// Describes one segment (which may be foreign, and need not have a portable name).
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`], or [`ErrorKind::InvalidName`] for a name with `/` or NUL.
+    /// [`ErrorKind::NotFound`], or [`ErrorKind::InvalidName`] for a name the system cannot take
+    /// (see [`NativeName`]).
     pub fn info(name: &str) -> Result<SegmentInfo> {
-        check_native_name(name, Op::Inspect)?;
+        NativeName::new(name).map_err(|e| e.during(Op::Inspect))?;
         match sys::stat(name) {
             Ok(Some(raw)) => Ok(SegmentInfo::from_raw(raw)),
             Ok(None) => Err(not_regular(Op::Inspect, name)),
@@ -847,24 +893,7 @@ fn round_up(n: usize, to: usize) -> usize {
     n.div_ceil(to).saturating_mul(to)
 }
 
-/// Names of foreign objects are only checked for what the OS cannot take.
-pub(crate) fn check_native_name(name: &str, op: Op) -> Result<()> {
-    let bad = if name.is_empty() {
-        Some("the name is empty")
-    } else if name.contains('/') || name.contains('\0') {
-        Some("'/' and NUL are not allowed in shared-memory names")
-    } else if name == "." || name == ".." {
-        Some("'.' and '..' are not shared-memory names")
-    } else {
-        None
-    };
-    match bad {
-        Some(why) => Err(Error::new(ErrorKind::InvalidName, op, name.to_string()).reason(why)),
-        None => Ok(()),
-    }
-}
-
-fn create_error(name: &SegmentName, total: usize, e: std::io::Error) -> Error {
+fn create_error(name: &NativeName, total: usize, e: std::io::Error) -> Error {
     let err = Error::os(Op::Create, name.to_string(), e);
     if err.kind() == ErrorKind::OutOfResources {
         let free = sys::free_space()
@@ -886,7 +915,7 @@ fn not_regular(op: Op, name: &str) -> Error {
         .reason("it is not a regular shared-memory object (a directory or device?)")
 }
 
-fn open_error(name: &SegmentName, access: Access, e: std::io::Error) -> Error {
+fn open_error(name: &NativeName, access: Access, e: std::io::Error) -> Error {
     let invalid = e.kind() == std::io::ErrorKind::InvalidInput;
     let busy = e.kind() == std::io::ErrorKind::WouldBlock;
     let err = Error::os(Op::Open, name.to_string(), e);
@@ -967,16 +996,20 @@ pub enum State {
     Stale,
     /// Cannot tell (a foreign object: other programs do not announce that they use it).
     Unknown,
+    /// A foreign object (Qt's, Python's) that no process uses and whose maker never keeps one
+    /// unused: a crash's leftover. `shmkit gc --foreign` removes it (see `interop`).
+    Orphaned,
 }
 
 impl State {
-    /// `live`, `idle`, `stale` or `unknown`.
+    /// `live`, `idle`, `stale`, `unknown` or `orphaned`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Live => "live",
             State::Idle => "idle",
             State::Stale => "stale",
             State::Unknown => "unknown",
+            State::Orphaned => "orphaned",
         }
     }
 }
@@ -1105,17 +1138,5 @@ mod tests {
         assert_eq!(human_bytes(8 << 30), "8 GiB");
         assert_eq!(human_bytes((2 << 20) + 4096), "2 MiB");
         assert_eq!(human_bytes(1023), "1023 B");
-    }
-
-    #[test]
-    fn native_names_reject_only_what_the_os_cannot_take() {
-        assert!(check_native_name("qipc_sharedmemory_demo89e4", Op::Inspect).is_ok());
-        assert!(check_native_name("with space", Op::Inspect).is_ok());
-        for bad in ["", "a/b", "..", ".", "a\0"] {
-            assert_eq!(
-                check_native_name(bad, Op::Inspect).unwrap_err().kind(),
-                ErrorKind::InvalidName
-            );
-        }
     }
 }

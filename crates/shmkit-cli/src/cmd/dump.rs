@@ -7,7 +7,9 @@
 use shmkit::{Access, Segment, SegmentInfo, SegmentKind, SegmentOptions, human_bytes};
 
 use crate::error::{Error, Result};
+use crate::opened::{DEFAULT_TIMEOUT, Opened};
 use crate::output::Output;
+use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
 /// Bytes shown when `--len` is not given.
@@ -28,16 +30,20 @@ const CHUNK: usize = 64 * 1024;
 /// have no header: their data is the whole object.
 ///
 /// Without --len at most the first 4 KiB are shown, and a last line says how many bytes
-/// remain. The segment is opened read-only and its contents may change while it is read.
+/// remain. The segment is opened read-only and its contents may change while it is read —
+/// except a Qt segment (qt:KEY, qt-posix:KEY, Qt's key strings), whose bytes are copied under
+/// Qt's own lock, as a Qt app reads them.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   shmkit dump cam0                   the first 4 KiB of cam0's data
   shmkit dump cam0 --offset 1K --len 64
-  shmkit dump cam0 --all --len 256   the header, from byte 0")]
+  shmkit dump cam0 --all --len 256   the header, from byte 0
+  shmkit dump qt:frames --len 64     a Qt app's QSharedMemory(\"frames\")
+  shmkit dump posix:psm_1a2b3c4d     a Python segment")]
 pub struct Args {
-    #[arg(help = super::NAME_HELP)]
-    name: String,
+    #[arg(help = TARGET_HELP, value_parser = Target::parse)]
+    target: Target,
 
     /// Where to start, in bytes (units as for sizes: 512, 4K)
     #[arg(short, long, value_name = "N", default_value = "0", value_parser = util::parse_size)]
@@ -74,16 +80,71 @@ struct Window {
 
 /// Opens the segment read-only and prints the window asked for.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
-    let segment = SegmentOptions::new()
+    let name = match &args.target {
+        Target::Shmkit(name) => name.clone(),
+        Target::Posix(name) => name.to_string(),
+        Target::Qt(_) => return dump_qt(&args, out),
+    };
+    let segment = match SegmentOptions::new()
         .raw(true)
         .access(Access::ReadOnly)
-        .open(args.name.as_str())?;
+        .open(name.as_str())
+    {
+        Ok(s) => s,
+        // No such object, and not a portable name: say which rule the name breaks.
+        Err(e)
+            if e.kind() == shmkit::ErrorKind::NotFound && !shmkit::SegmentName::is_valid(&name) =>
+        {
+            return Err(shmkit::SegmentName::new(&name)
+                .err()
+                .map_or(e, |p| p)
+                .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     // Described after opening: the name now certainly refers to the object we hold.
-    let info = Segment::info(&args.name)?;
+    let info = Segment::info(&name)?;
     let region = region(&info, segment.len(), args.all);
     let window = window(region, args.offset, args.len)
-        .map_err(|why| Error::Failed(format!("cannot dump {:?}: {why}", args.name)))?;
-    hexdump(out, &segment, region.start, window)?;
+        .map_err(|why| Error::Failed(format!("cannot dump {name:?}: {why}")))?;
+    hexdump(
+        out,
+        &|at, buf| Ok(segment.read(at, buf)?),
+        region.start,
+        window,
+    )?;
+    left_out(out, window)
+}
+
+/// A Qt segment: the window is copied under Qt's lock, then printed.
+fn dump_qt(args: &Args, out: &mut Output) -> Result<()> {
+    let seg = Opened::open(&args.target, Access::ReadOnly, DEFAULT_TIMEOUT)?;
+    let region = Region {
+        start: 0,
+        len: seg.len(),
+    };
+    let window = window(region, args.offset, args.len)
+        .map_err(|why| Error::Failed(format!("cannot dump {}: {why}", args.target)))?;
+    let mut copy = vec![0u8; window.len];
+    {
+        let _held = seg.lock(DEFAULT_TIMEOUT)?;
+        seg.read(window.offset, &mut copy)?;
+    }
+    let base = window.offset;
+    hexdump(
+        out,
+        &|at, buf| {
+            let from = at - base;
+            buf.copy_from_slice(&copy[from..from + buf.len()]);
+            Ok(())
+        },
+        0,
+        window,
+    )?;
+    left_out(out, window)
+}
+
+fn left_out(out: &mut Output, window: Window) -> Result<()> {
     if window.left_out > 0 {
         let rest = window.len + window.left_out;
         out.line(format_args!(
@@ -150,9 +211,12 @@ fn window(region: Region, offset: u64, len: Option<u64>) -> Result<Window, Strin
     }
 }
 
-/// Prints `window` of the region starting at `start` in `segment`, line by line, with repeated
-/// lines collapsed to `*`.
-fn hexdump(out: &mut Output, segment: &Segment, start: usize, window: Window) -> Result<()> {
+/// Reads bytes at an offset of the object.
+type Reader<'a> = &'a dyn Fn(usize, &mut [u8]) -> Result<()>;
+
+/// Prints `window` of the region starting at `start`, read through `read`, line by line, with
+/// repeated lines collapsed to `*`.
+fn hexdump(out: &mut Output, read: Reader<'_>, start: usize, window: Window) -> Result<()> {
     if window.len == 0 {
         return Ok(());
     }
@@ -162,7 +226,7 @@ fn hexdump(out: &mut Output, segment: &Segment, start: usize, window: Window) ->
     let mut at = window.offset;
     while at < end {
         let chunk = &mut buf[..CHUNK.min(end - at)];
-        segment.read(start + at, chunk)?;
+        read(start + at, chunk)?;
         dump.feed(out, chunk)?;
         at += chunk.len();
     }

@@ -1,9 +1,11 @@
 //! `shmkit ls`: every object in the shared-memory directory, who holds it, in what state.
 
 use shmkit::Segment;
+use shmkit::interop;
 
 use crate::error::Result;
-use crate::output::Output;
+use crate::foreign;
+use crate::output::{Column, Output};
 use crate::show;
 
 /// List every segment, with its kind, size, mode, state and holders
@@ -20,6 +22,14 @@ use crate::show;
 /// that they use them). `shmkit gc` removes idle and stale shmkit segments.
 ///
 /// HOLDERS are the ids of the processes that have it open (- for none, ? if unknown).
+///
+/// Objects of other programs are marked by who made them: KIND qt (Qt's QSharedMemory: a
+/// /dev/shm/qipc_* object, or a System V segment whose key file is Qt's; these are listed too,
+/// as sysv:0xKEY), qt-lock (Qt's semaphore), qt-keyfile (a Qt key file left without its object),
+/// python (a psm_* segment of Python's multiprocessing.shared_memory), sysv (another System V
+/// segment), semaphore, foreign. Their STATE is live (a process maps it, or is attached),
+/// orphaned (nobody uses it and its maker never keeps one unused: a crash's leftover, which
+/// `shmkit gc --foreign` removes) or unknown.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -35,11 +45,48 @@ pub struct Args {
 /// Lists the segments as a table or JSON.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let infos = Segment::list()?;
+    // The census of other programs' objects; without it (no /proc), show them as before.
+    let Ok(others) = interop::list() else {
+        return if args.json {
+            out.json(&show::json_list(&infos))
+        } else if infos.is_empty() {
+            out.line(
+                "no shared-memory segments exist — make one with `shmkit create NAME --size 4K`",
+            )
+        } else {
+            show::table(out, &infos)
+        };
+    };
+    let known: std::collections::HashSet<&str> = others.iter().map(|f| f.name.as_str()).collect();
+    let ours: Vec<_> = infos
+        .iter()
+        .filter(|i| !known.contains(i.name.as_str()))
+        .cloned()
+        .collect();
     if args.json {
-        out.json(&show::json_list(&infos))
-    } else if infos.is_empty() {
-        out.line("no shared-memory segments exist — make one with `shmkit create NAME --size 4K`")
-    } else {
-        show::table(out, &infos)
+        let mut all = match show::json_list(&ours) {
+            serde_json::Value::Array(a) => a,
+            _ => Vec::new(),
+        };
+        all.extend(others.iter().map(foreign::json));
+        all.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        return out.json(&serde_json::Value::Array(all));
     }
+    if ours.is_empty() && others.is_empty() {
+        return out.line(
+            "no shared-memory segments exist — make one with `shmkit create NAME --size 4K`",
+        );
+    }
+    const COLUMNS: [Column; 6] = [
+        Column::left("NAME"),
+        Column::left("KIND"),
+        Column::right("SIZE"),
+        Column::left("MODE"),
+        Column::left("STATE"),
+        Column::left("HOLDERS"),
+    ];
+    let mut rows: Vec<Vec<String>> = show::rows(&ours);
+    rows.extend(others.iter().map(foreign::row));
+    rows.sort_by(|a, b| a[0].cmp(&b[0]));
+    out.table(&COLUMNS, &rows)
 }

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod dump;
 pub mod gc;
 pub mod info;
+pub mod lock;
 pub mod ls;
 pub mod read;
 pub mod rm;
@@ -47,6 +48,7 @@ pub enum Command {
     /// One side of `shmkit demo` (started by the demo itself)
     #[command(name = "demo-role", hide = true)]
     DemoRole(demo::RoleArgs),
+    Lock(lock::Args),
 }
 
 impl Command {
@@ -66,6 +68,7 @@ impl Command {
             Command::DemoRole(args) => demo::run_role(args, out),
             Command::Bench(args) => bench::run(args, out),
             Command::BenchRole(args) => bench::run_role(args, out),
+            Command::Lock(args) => lock::run(args, out),
         }
     }
 }

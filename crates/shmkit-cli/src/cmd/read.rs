@@ -1,10 +1,13 @@
 //! `shmkit read`: print a cell's latest value (or a bytes segment's bytes).
 
+use std::time::Duration;
+
 use shmkit::Access;
 
 use crate::error::Result;
 use crate::output::Output;
 use crate::source::{Format, Range, Source, print_value};
+use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
 /// Print a cell's latest value
@@ -13,18 +16,21 @@ use crate::util;
 /// writer publishes. By default the bytes as they are, then a newline; --hex shows a hex dump;
 /// --json one object with the value's sequence number and length.
 ///
-/// NAME may also be a plain (bytes) shmkit segment: then --offset and --len choose the bytes
-/// (default: all its data), read under its lock.
+/// TARGET may also be a plain (bytes) shmkit segment, or another program's segment — a Qt
+/// QSharedMemory (qt:KEY; read under Qt's own lock), a Python or other POSIX object
+/// (posix:NAME): then --offset and --len choose the bytes (default: all of them).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   shmkit read status             the latest value
   shmkit read status --json      {\"name\":\"status\",\"seq\":42,\"len\":7,\"text\":\"all good\"}
   shmkit read frame > frame.bin  binary values, byte for byte (plus a final newline; see -n)
-  shmkit read table --offset 4K --len 64 --hex")]
+  shmkit read table --offset 4K --len 64 --hex
+  shmkit read qt:frames --len 16 --hex       a Qt app's segment, under Qt's lock
+  shmkit read posix:psm_1a2b3c4d -n > data   a Python SharedMemory's bytes")]
 pub struct Args {
-    #[arg(help = super::NAME_HELP)]
-    name: String,
+    #[arg(help = TARGET_HELP, value_parser = Target::parse)]
+    target: Target,
 
     /// Show a hex dump
     #[arg(long, conflicts_with = "json")]
@@ -45,18 +51,20 @@ pub struct Args {
     /// For a bytes segment: how many bytes [default: to the end of its data]
     #[arg(long, value_name = "N", value_parser = util::parse_size)]
     len: Option<u64>,
+
+    /// How long to wait for the segment's lock (bytes and Qt segments): 500ms, 2s
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = util::parse_duration)]
+    timeout: Duration,
 }
 
 /// Opens the source read-only and prints its value once.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
-    let source = Source::open(
-        &args.name,
-        Access::ReadOnly,
-        Range {
-            offset: args.offset,
-            len: args.len,
-        },
-    )?;
+    let range = Range {
+        offset: args.offset,
+        len: args.len,
+        timeout: args.timeout,
+    };
+    let source = Source::open(&args.target, Access::ReadOnly, range)?;
     let mut value = Vec::new();
     let seq = source.read(&mut value)?;
     let format = format(args.hex, args.json);

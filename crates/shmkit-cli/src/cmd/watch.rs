@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use shmkit::Access;
 
 use crate::error::{Error, Result};
+use crate::opened::DEFAULT_TIMEOUT;
 use crate::output::Output;
 use crate::source::{Range, Source, print_value};
+use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
 /// How often a wait looks up from its sleep to see whether Ctrl-C was pressed.
@@ -34,8 +36,8 @@ Examples:
   shmkit watch status --json             one JSON object a line: name, seq, len, text
   shmkit watch status --count 2 --timeout 5s   fail unless a new value comes within 5 s")]
 pub struct Args {
-    #[arg(help = super::NAME_HELP)]
-    name: String,
+    #[arg(help = TARGET_HELP, value_parser = Target::parse)]
+    target: Target,
 
     /// Stop after printing N values (the current one counts)
     #[arg(short = 'c', long, value_name = "N")]
@@ -64,14 +66,12 @@ pub struct Args {
 
 /// Prints values as they come, until the count, the timeout or Ctrl-C.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
-    let source = Source::open(
-        &args.name,
-        Access::ReadOnly,
-        Range {
-            offset: args.offset,
-            len: args.len,
-        },
-    )?;
+    let range = Range {
+        offset: args.offset,
+        len: args.len,
+        timeout: DEFAULT_TIMEOUT,
+    };
+    let source = Source::open(&args.target, Access::ReadOnly, range)?;
     let format = super::read::format(args.hex, args.json);
     let interrupted = on_interrupt();
     let deadline = args.timeout.map(|t| Instant::now() + t);

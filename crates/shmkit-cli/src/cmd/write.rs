@@ -1,12 +1,15 @@
 //! `shmkit write`: publish a value to a cell (or write bytes into a bytes segment).
 
 use std::io::{BufRead, Read};
+use std::time::Duration;
 
 use shmkit::{Access, human_bytes};
 
 use crate::error::{Error, Result};
+use crate::opened::parse_hex;
 use crate::output::Output;
 use crate::source::{CreateCell, Range, Source};
+use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
 /// Publish a value to a cell
@@ -21,8 +24,11 @@ use crate::util;
 /// With --create, a missing cell is created first (persistent, like `shmkit create`), with room
 /// for values of --capacity bytes.
 ///
-/// NAME may also be a plain (bytes) shmkit segment: then the value's bytes are written at
-/// --offset under the segment's lock, and the segment's change counter is bumped.
+/// TARGET may also be a plain (bytes) shmkit segment: then the value's bytes are written at
+/// --offset under the segment's lock, and the segment's change counter is bumped. Or another
+/// program's segment — a Qt QSharedMemory (qt:KEY), written under Qt's own lock; a Python or
+/// other POSIX object (posix:NAME) — whose size never changes: bytes that would not fit are an
+/// error, and nothing is written.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -30,13 +36,18 @@ Examples:
   shmkit write status --create --capacity 4K hi  create the cell if missing, then publish
   date | shmkit write status                     publish stdin
   shmkit write frame < frame.bin                 binary values too
-  tail -f app.log | shmkit write last-line --each-line")]
+  tail -f app.log | shmkit write last-line --each-line
+  shmkit write qt:frames --offset 8 --hex 00ff10  bytes into a Qt app's segment, under its lock")]
 pub struct Args {
-    #[arg(help = super::NAME_HELP)]
-    name: String,
+    #[arg(help = TARGET_HELP, value_parser = Target::parse)]
+    target: Target,
 
     /// The value; without it (or with -), stdin
     value: Option<String>,
+
+    /// The value as hex digits (00ff10) instead
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["value", "each_line"])]
+    hex: Option<String>,
 
     /// Publish each line of stdin as its own value, as it arrives
     #[arg(short = 'l', long, conflicts_with = "value")]
@@ -58,6 +69,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value = "0", value_parser = util::parse_size)]
     offset: u64,
 
+    /// How long to wait for the segment's lock (bytes and Qt segments): 500ms, 2s
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = util::parse_duration)]
+    timeout: Duration,
+
     /// Print nothing on success
     #[arg(short, long)]
     quiet: bool,
@@ -68,6 +83,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let range = Range {
         offset: args.offset,
         len: None,
+        timeout: args.timeout,
     };
     let target = match (args.create, args.capacity) {
         (true, Some(capacity)) => {
@@ -75,7 +91,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                 Error::Failed(format!("a capacity of {capacity} bytes is too large"))
             })?;
             Source::open_or_create_cell(
-                &args.name,
+                &args.target,
                 CreateCell {
                     capacity,
                     mode: args.mode,
@@ -83,7 +99,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                 range,
             )?
         }
-        _ => Source::open(&args.name, Access::ReadWrite, range)?,
+        _ => Source::open(&args.target, Access::ReadWrite, range)?,
     };
     if args.each_line {
         let (mut n, mut last) = (0u64, 0u64);
@@ -99,8 +115,9 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         }
         return Ok(());
     }
-    let value = match args.value.as_deref() {
-        Some(v) if v != "-" => v.as_bytes().to_vec(),
+    let value = match (args.value.as_deref(), &args.hex) {
+        (_, Some(hex)) => parse_hex(hex)?,
+        (Some(v), None) if v != "-" => v.as_bytes().to_vec(),
         _ => {
             let mut v = Vec::new();
             std::io::stdin().lock().read_to_end(&mut v)?;
@@ -108,12 +125,20 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         }
     };
     let seq = target.write(&value)?;
-    if !args.quiet {
-        out.line(format_args!(
+    if args.quiet {
+        return Ok(());
+    }
+    match &target {
+        Source::Cell(_) => out.line(format_args!(
             "{}: #{seq}, {}",
             target.name(),
             human_bytes(value.len() as u64)
-        ))?;
+        )),
+        _ => out.line(format_args!(
+            "wrote {} at offset {} of {}",
+            human_bytes(value.len() as u64),
+            args.offset,
+            target.name()
+        )),
     }
-    Ok(())
 }

@@ -79,3 +79,12 @@ pub(crate) enum Reclaimed {
     /// It vanished while we looked.
     Gone,
 }
+
+/// Foreign shared memory: System V IPC, POSIX named semaphores, and who maps what (for
+/// `interop`). Linux only for now; elsewhere every call fails with `Unsupported`.
+#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "sysv.rs")]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android")),
+    path = "sysv_unsupported.rs"
+)]
+pub(crate) mod sysv;
