@@ -79,6 +79,7 @@ mod name;
 mod notify;
 #[cfg(not(loom))]
 mod segment;
+pub mod stream;
 mod sync;
 mod sys;
 

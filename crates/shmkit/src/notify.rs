@@ -50,8 +50,8 @@ pub(crate) enum Waited {
 }
 
 impl Event {
-    /// A new event (for tests and models; segments start zeroed, which is the same).
-    #[cfg(any(test, loom))]
+    /// A new event (for in-process stand-ins of a control block: tests, models, fuzzing;
+    /// segments start zeroed, which is the same).
     pub(crate) fn new() -> Event {
         Event {
             seq: AtomicU32::new(0),

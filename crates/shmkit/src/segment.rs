@@ -684,7 +684,7 @@ impl Segment {
         Ok(())
     }
 
-    fn lock_word(&self) -> Result<&crate::lock::LockWord> {
+    pub(crate) fn lock_word(&self) -> Result<&crate::lock::LockWord> {
         let h = self.header_for(Op::Lock)?;
         if !self.control_writable {
             return Err(
