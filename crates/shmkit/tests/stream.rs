@@ -1,0 +1,453 @@
+//! The stream across real processes: several subscribers checking every frame over a long run
+//! with exact loss counts, `Block` resuming after a subscriber is killed, publisher takeover,
+//! zero-copy loans, and control blocks and frames that lie.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Cleanup, recv, say, spawn, unique_name, watchdog};
+use shmkit::stream::{JoinAt, Policy, Publisher, StreamOptions, Subscriber};
+use shmkit::{ErrorKind, Lifetime, SegmentOptions};
+
+const T: Duration = Duration::from_secs(30);
+const RUN: Duration = Duration::from_millis(2500);
+
+#[test]
+fn child_entry() {
+    let Some((role, arg)) = common::role() else {
+        return;
+    };
+    match role.as_str() {
+        "checker" => checker(&arg),
+        "publisher" => publisher(&arg),
+        "block-sub" => {
+            // Joins a Block stream and reads only when told to: holds the publisher back.
+            let mut sub = StreamOptions::new()
+                .from(JoinAt::Oldest)
+                .subscribe(arg.as_str())
+                .unwrap();
+            say("JOINED");
+            let mut buf = Vec::new();
+            while let Some(line) = recv() {
+                let n: usize = line.parse().unwrap();
+                for _ in 0..n {
+                    sub.recv_timeout(&mut buf, T).unwrap();
+                }
+                say(format!("READ {n} LOST {}", sub.lost()));
+            }
+        }
+        "hold-publisher" => {
+            let mut p = StreamOptions::new()
+                .open_publisher(arg.as_str(), T)
+                .unwrap();
+            p.send(b"from the first publisher").unwrap();
+            say(format!("PUBLISHING {}", p.next_seq()));
+            common::park();
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// A frame that checks itself: `[seq: u64][len: u32][pattern]`, pattern byte `j` = `seq * 7 + j`.
+fn make_frame(seq: u64, len: usize, out: &mut [u8]) {
+    out[..8].copy_from_slice(&seq.to_le_bytes());
+    out[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+    for (j, b) in out[12..len].iter_mut().enumerate() {
+        *b = (seq as usize * 7 + j) as u8;
+    }
+}
+
+fn check_frame(f: &[u8], seq: u64) -> Result<(), String> {
+    if f.len() < 12 {
+        return Err(format!("#{seq}: {} bytes", f.len()));
+    }
+    let s = u64::from_le_bytes(f[..8].try_into().unwrap());
+    let len = u32::from_le_bytes(f[8..12].try_into().unwrap()) as usize;
+    if s != seq || len != f.len() {
+        return Err(format!("#{seq}: carries #{s}, length {len} of {}", f.len()));
+    }
+    match f[12..]
+        .iter()
+        .enumerate()
+        .position(|(j, &b)| b != (s as usize * 7 + j) as u8)
+    {
+        Some(j) => Err(format!("#{seq}: torn at byte {}", 12 + j)),
+        None => Ok(()),
+    }
+}
+
+/// Publishes self-checking frames of random length for `RUN`, as fast as it can (copying, or in
+/// place through loans every other frame); then one empty frame as the end mark.
+fn publisher(name: &str) {
+    let mut p = StreamOptions::new().open_publisher(name, T).unwrap();
+    let max = p.max_frame();
+    let mut rng = 0x853c_49e6_748f_ea9bu64;
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; max];
+    while t0.elapsed() < RUN {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let len = 12 + rng as usize % (max - 12);
+        let seq = p.next_seq();
+        if rng % 2 == 0 {
+            make_frame(seq, len, &mut buf);
+            assert_eq!(p.send(&buf[..len]).unwrap(), seq);
+        } else {
+            let mut loan = p.loan(len).unwrap();
+            make_frame(seq, len, &mut loan);
+            assert_eq!(loan.commit(), seq);
+        }
+    }
+    let last = p.send(b"").unwrap();
+    say(format!("PUBLISHED {}", last - 1));
+}
+
+/// Subscribes from the oldest frame and checks every frame until the end mark: each whole, each
+/// `seq` = the previous + 1 + the frames reported lost. Sometimes dawdles, to be lapped.
+fn checker(arg: &str) {
+    let (name, slow) = arg.split_once(':').unwrap();
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(name)
+        .unwrap();
+    say("READY");
+    let (mut received, mut lost_events, mut last) = (0u64, 0u64, 0u64);
+    let mut buf = Vec::new();
+    loop {
+        let got = sub.recv_timeout(&mut buf, T).unwrap();
+        if got.lost > 0 {
+            lost_events += 1;
+        }
+        assert_eq!(
+            got.seq,
+            last + 1 + got.lost,
+            "lost count inexact after #{last}"
+        );
+        last = got.seq;
+        if buf.is_empty() {
+            break;
+        }
+        check_frame(&buf, got.seq).unwrap();
+        received += 1;
+        if slow == "slow" && received % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    say(format!(
+        "RECEIVED {received} LOST {} EVENTS {lost_events} LAST {last}",
+        sub.lost()
+    ));
+}
+
+fn numbers(line: &str) -> Vec<u64> {
+    line.split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+#[test]
+fn subscribers_check_every_frame_and_count_losses_exactly() {
+    let _w = watchdog(Duration::from_secs(90));
+    let name = unique_name("sfull");
+    let _c = Cleanup(name.clone());
+    // A small ring (Overwrite) so the slow subscriber gets lapped; the stream outlives its users.
+    drop(
+        StreamOptions::new()
+            .max_frame(6000)
+            .ring(64 << 10)
+            .lifetime(Lifetime::Persistent)
+            .create(&name)
+            .unwrap(),
+    );
+    let mut checkers: Vec<_> = ["fast", "slow", "slow"]
+        .iter()
+        .map(|speed| spawn("checker", &format!("{name}:{speed}")))
+        .collect();
+    for c in &mut checkers {
+        c.expect_line("READY", T);
+    }
+    let publisher = spawn("publisher", &name);
+    let published = numbers(
+        publisher
+            .finish(T)
+            .iter()
+            .find(|l| l.starts_with("PUBLISHED"))
+            .unwrap(),
+    )[0];
+    let mut any_lapped = false;
+    for c in checkers {
+        let role = c.role.clone();
+        let out = c.finish(T);
+        let f = numbers(out.iter().find(|l| l.starts_with("RECEIVED")).unwrap());
+        let (received, lost, events, last) = (f[0], f[1], f[2], f[3]);
+        eprintln!(
+            "stream: {published} published; {role}: {received} received, {lost} lost in {events} laps"
+        );
+        assert_eq!(
+            received + lost,
+            published,
+            "every frame either received or counted lost"
+        );
+        assert_eq!(last, published + 1, "ends at the end mark");
+        any_lapped |= lost > 0;
+    }
+    assert!(published > 1000, "only {published} frames");
+    assert!(
+        any_lapped,
+        "the slow subscribers were never lapped: the test proves less than it says"
+    );
+}
+
+#[test]
+fn block_loses_nothing_and_resumes_when_the_slow_subscriber_is_killed() {
+    let _w = watchdog(T);
+    let name = unique_name("sblock");
+    let mut p = StreamOptions::new()
+        .max_frame(100)
+        .ring(1024)
+        .policy(Policy::Block)
+        .create(&name)
+        .unwrap();
+    let mut sub = spawn("block-sub", &name);
+    sub.expect_line("JOINED", T);
+    assert_eq!(p.subscribers(), 1);
+    // The ring holds 8 frames of 128 bytes; the subscriber reads nothing: the 9th must wait.
+    let frame = [5u8; 100];
+    let mut sent = 0;
+    while p.try_send(&frame).unwrap().is_some() {
+        sent += 1;
+        assert!(sent <= 8, "Block overwrote an unread frame");
+    }
+    assert_eq!(sent, 8);
+    let e = p
+        .send_timeout(&frame, Duration::from_millis(50))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    // It reads 5: room for 5 more, and it lost nothing.
+    sub.send("5");
+    assert_eq!(sub.expect_line("READ 5", T), "LOST 0");
+    for _ in 0..5 {
+        p.send_timeout(&frame, T).unwrap();
+    }
+    assert!(p.try_send(&frame).unwrap().is_none());
+    // Killed: within about 100 ms its slot is dropped and the publisher goes on.
+    sub.kill();
+    sub.wait(T);
+    let t0 = Instant::now();
+    p.send_timeout(&frame, Duration::from_secs(5)).unwrap();
+    eprintln!("block: publisher resumed {:?} after the kill", t0.elapsed());
+    assert_eq!(p.subscribers(), 0);
+    for _ in 0..20 {
+        p.try_send(&frame)
+            .unwrap()
+            .expect("nobody holds it back any more");
+    }
+}
+
+#[test]
+fn one_publisher_at_a_time_and_a_dead_ones_successor_goes_on() {
+    let _w = watchdog(T);
+    let name = unique_name("spub");
+    let _c = Cleanup(name.clone());
+    drop(
+        StreamOptions::new()
+            .lifetime(Lifetime::Persistent)
+            .create(&name)
+            .unwrap(),
+    );
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    let mut first = spawn("hold-publisher", &name);
+    first.expect_line("PUBLISHING", T);
+    let e = StreamOptions::new()
+        .open_publisher(&name, Duration::from_millis(50))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(
+        e.to_string()
+            .contains(&format!("process {} publishes to it", first.pid())),
+        "{e}"
+    );
+    first.kill();
+    first.wait(T);
+    let mut next = StreamOptions::new().open_publisher(&name, T).unwrap();
+    assert_eq!(
+        next.send(b"from the second").unwrap(),
+        2,
+        "sequence numbers go on"
+    );
+    let mut buf = Vec::new();
+    assert_eq!(sub.recv_timeout(&mut buf, T).unwrap().seq, 1);
+    assert_eq!(buf, b"from the first publisher");
+    let got = sub.recv_timeout(&mut buf, T).unwrap();
+    assert_eq!(
+        (got.seq, got.lost, &buf[..]),
+        (2, 0, &b"from the second"[..])
+    );
+}
+
+#[test]
+fn loans_abandoned_or_committed_and_in_place_reads() {
+    let name = unique_name("sloan");
+    let mut p = Publisher::create(&name, 4096).unwrap();
+    let mut sub = Subscriber::open(&name).unwrap();
+    {
+        let mut loan = p.loan(10).unwrap();
+        loan.copy_from_slice(b"abandoned!");
+    } // dropped: never published
+    let mut loan = p.loan(5).unwrap();
+    loan.copy_from_slice(b"kept!");
+    assert_eq!(loan.commit(), 1);
+    let (text, got) = sub
+        .recv_with(T, |bytes| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap();
+    assert_eq!((text.as_str(), got.seq, got.len), ("kept!", 1, 5));
+    assert!(sub.try_recv(&mut Vec::new()).unwrap().is_none());
+    let e = p.send(&vec![0; 4097]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidSize);
+    assert!(p.loan(4097).is_err());
+    // Empty frames are frames.
+    assert_eq!(p.send(b"").unwrap(), 2);
+    assert_eq!(sub.recv_timeout(&mut Vec::new(), T).unwrap().len, 0);
+    let e = sub
+        .recv_timeout(&mut Vec::new(), Duration::from_millis(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    let name = unique_name("sopts");
+    for opts in [
+        StreamOptions::new().max_frame(0),
+        StreamOptions::new().max_frame(1000).ring(1024),
+        StreamOptions::new().subscribers(0),
+        StreamOptions::new().subscribers(5000),
+    ] {
+        let e = opts.create(&name).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidSize, "{e}");
+    }
+    let e = Subscriber::open(unique_name("smissing")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let _cell = shmkit::Cell::create(&name, 8).unwrap();
+    assert_eq!(
+        Subscriber::open(&name).unwrap_err().kind(),
+        ErrorKind::Incompatible
+    );
+}
+
+// ---- control blocks and frames that lie ------------------------------------------------------
+
+/// Byte offsets: the stream control block starts after the 192-byte header.
+const TAIL: usize = 192;
+const OLDEST: usize = 200;
+const RING_LEN: usize = 256;
+const MAX_FRAME: usize = 264;
+const POLICY: usize = 272;
+
+fn patch(name: &str, off: usize, v: u64) {
+    SegmentOptions::new()
+        .raw(true)
+        .open(name)
+        .unwrap()
+        .write(off, &v.to_le_bytes())
+        .unwrap();
+}
+
+fn lying_stream(tag: &str) -> (String, Cleanup, u64) {
+    let name = unique_name(tag);
+    let c = Cleanup(name.clone());
+    let mut p = StreamOptions::new()
+        .max_frame(100)
+        .ring(4096)
+        .lifetime(Lifetime::Persistent)
+        .create(&name)
+        .unwrap();
+    p.send(b"one").unwrap();
+    p.send(b"two").unwrap();
+    let data_offset = shmkit::Segment::info(&name).unwrap().data_offset.unwrap();
+    (name, c, data_offset)
+}
+
+#[test]
+fn lying_geometry_is_corrupt_at_open() {
+    for (tag, off, v) in [
+        ("sring", RING_LEN, 3000u64),
+        ("sring2", RING_LEN, 1 << 40),
+        ("smax", MAX_FRAME, 4096),
+        ("smax0", MAX_FRAME, 0),
+        ("spolicy", POLICY, 9),
+    ] {
+        let (name, _c, _) = lying_stream(tag);
+        patch(&name, off, v);
+        let e = Subscriber::open(&name).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{tag}: {e}");
+    }
+}
+
+#[test]
+fn lying_positions_and_frames_are_corrupt_when_read() {
+    // A tail far past the end of anything written.
+    let (name, _c, _) = lying_stream("stail");
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    patch(&name, TAIL, 1 << 50);
+    let e = sub.try_recv(&mut Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+
+    // An oldest past the tail, for good.
+    let (name, _c2, _) = lying_stream("soldest");
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    patch(&name, OLDEST, 1 << 20);
+    assert_eq!(
+        sub.try_recv(&mut Vec::new()).unwrap_err().kind(),
+        ErrorKind::Corrupt
+    );
+
+    // A frame whose length runs beyond the ring, and one of an unknown kind.
+    let (name, _c3, data) = lying_stream("sflen");
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    patch(&name, data as usize, u64::from(u32::MAX));
+    let e = sub.try_recv(&mut Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt);
+    assert!(e.to_string().contains("length 4294967295"), "{e}");
+    patch(&name, data as usize, 3 | 7 << 32);
+    assert_eq!(
+        sub.try_recv(&mut Vec::new()).unwrap_err().kind(),
+        ErrorKind::Corrupt
+    );
+
+    // An unaligned tail.
+    let (name, _c4, _) = lying_stream("saligned");
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    patch(&name, OLDEST, 3);
+    patch(&name, TAIL, 131);
+    assert_eq!(
+        sub.try_recv(&mut Vec::new()).unwrap_err().kind(),
+        ErrorKind::Corrupt
+    );
+
+    // A publisher repairs what it can and goes on.
+    let mut p = StreamOptions::new().open_publisher(&name, T).unwrap();
+    p.send(b"repaired").unwrap();
+    let mut fresh = Subscriber::open(&name).unwrap();
+    p.send(b"again").unwrap();
+    let mut buf = Vec::new();
+    fresh.recv_timeout(&mut buf, T).unwrap();
+    assert_eq!(buf, b"again");
+}
