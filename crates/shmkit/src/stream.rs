@@ -162,8 +162,9 @@ pub(crate) trait RingMem {
     fn read(&self, off: usize, dst: &mut [u8]);
 }
 
-/// Bytes a frame of `len` payload bytes takes in the ring.
-pub(crate) fn frame_size(len: usize) -> usize {
+/// Bytes a frame of `len` payload bytes takes in the ring (header and padding included): to
+/// size a ring for `n` frames in flight, give it `n * frame_size(max_frame)`.
+pub fn frame_size(len: usize) -> usize {
     (FRAME_HDR + len).next_multiple_of(FRAME_ALIGN)
 }
 
@@ -1242,12 +1243,15 @@ mod handle {
         /// # Errors
         /// [`ErrorKind::Timeout`], or as for [`try_recv`](Self::try_recv).
         pub fn recv_timeout(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<Received> {
+            if let Some(got) = self.try_recv(buf)? {
+                return Ok(got); // no clock read when a frame is already there
+            }
             let deadline = Instant::now() + timeout;
             loop {
+                self.wait(deadline, timeout)?;
                 if let Some(got) = self.try_recv(buf)? {
                     return Ok(got);
                 }
-                self.wait(deadline, timeout)?;
             }
         }
 
@@ -1260,12 +1264,15 @@ mod handle {
             timeout: Duration,
             mut f: impl FnMut(&[u8]) -> R,
         ) -> Result<(R, Received)> {
+            if let Some(got) = self.try_recv_with(&mut f)? {
+                return Ok(got);
+            }
             let deadline = Instant::now() + timeout;
             loop {
+                self.wait(deadline, timeout)?;
                 if let Some(got) = self.try_recv_with(&mut f)? {
                     return Ok(got);
                 }
-                self.wait(deadline, timeout)?;
             }
         }
 

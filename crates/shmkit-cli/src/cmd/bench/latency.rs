@@ -9,6 +9,8 @@
 //! | `pipe` | the peer's stdin and stdout; blocking reads |
 //! | `cell` | two shmkit cells (ping, pong); the receiver sleeps in `wait_newer` |
 //! | `cell-spin` | the same, with a 100 µs spin before sleeping |
+//! | `stream` | two shmkit streams (ping, pong); the receiver sleeps in `recv_timeout` |
+//! | `stream-spin` | the same, with a 100 µs spin before sleeping |
 //!
 //! The parent times each round trip with a monotonic clock (the clock's own cost, ~20 ns, is in
 //! every sample alike).
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use shmkit::bench_support::{
     LocalStream, futex_wait, futex_wake, local_accept, local_connect, local_listen, word,
 };
+use shmkit::stream::{Publisher, StreamOptions, Subscriber};
 use shmkit::{Access, Cell, CellOptions, Segment};
 
 use crate::error::{Error, Result};
@@ -39,14 +42,18 @@ pub enum Channel {
     Pipe,
     Cell,
     CellSpin,
+    Stream,
+    StreamSpin,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 6] = [
+    pub const ALL: [Channel; 8] = [
         Channel::RawAtomics,
         Channel::CellSpin,
+        Channel::StreamSpin,
         Channel::RawFutex,
         Channel::Cell,
+        Channel::Stream,
         Channel::UnixSocket,
         Channel::Pipe,
     ];
@@ -60,6 +67,8 @@ impl Channel {
             Channel::Pipe => "pipe",
             Channel::Cell => "cell",
             Channel::CellSpin => "cell-spin",
+            Channel::Stream => "stream",
+            Channel::StreamSpin => "stream-spin",
         }
     }
 
@@ -72,6 +81,8 @@ impl Channel {
             Channel::Pipe => "pipe, blocking",
             Channel::Cell => "shmkit cell, blocking",
             Channel::CellSpin => "shmkit cell, spin 100 µs then block",
+            Channel::Stream => "shmkit stream, blocking",
+            Channel::StreamSpin => "shmkit stream, spin 100 µs then block",
         }
     }
 
@@ -81,7 +92,10 @@ impl Channel {
 
     /// Whether both sides spin (many cheap rounds) rather than sleep.
     pub fn spins(self) -> bool {
-        matches!(self, Channel::RawAtomics | Channel::CellSpin)
+        matches!(
+            self,
+            Channel::RawAtomics | Channel::CellSpin | Channel::StreamSpin
+        )
     }
 }
 
@@ -90,7 +104,23 @@ enum End {
     Words(Segment),
     Socket(LocalStream, std::path::PathBuf),
     Pipe(ChildStdin, BufReader<ChildStdout>),
-    Cells { ping: Cell, pong: Cell },
+    Cells {
+        ping: Cell,
+        pong: Cell,
+    },
+    Streams {
+        ping: Publisher,
+        pong: Subscriber,
+        buf: Vec<u8>,
+    },
+}
+
+/// The spin of the spinning channels (zero for the blocking ones).
+fn spin_of(ch: Channel) -> Duration {
+    match ch {
+        Channel::CellSpin | Channel::StreamSpin => CELL_SPIN,
+        _ => Duration::ZERO,
+    }
 }
 
 /// Runs `warmup + rounds` round trips with a fresh peer process; returns the measured ones, in
@@ -99,12 +129,9 @@ pub fn measure(ch: Channel, rounds: usize, warmup: usize) -> Result<Vec<u64>> {
     let base = format!("bench-{}-{}", std::process::id(), ch.id());
     let socket = std::env::temp_dir().join(format!("{base}.sock"));
     // What the peer opens must exist before it starts.
-    let spin = if ch == Channel::CellSpin {
-        CELL_SPIN
-    } else {
-        Duration::ZERO
-    };
+    let spin = spin_of(ch);
     let cells = CellOptions::new().capacity(8).spin(spin);
+    let streams = StreamOptions::new().max_frame(64).spin(spin);
     let shared = match ch {
         Channel::RawAtomics | Channel::RawFutex => {
             Some(End::Words(Segment::create(format!("{base}-w"), 128)?))
@@ -113,6 +140,19 @@ pub fn measure(ch: Channel, rounds: usize, warmup: usize) -> Result<Vec<u64>> {
             ping: cells.create(format!("{base}-a"))?,
             pong: cells.create(format!("{base}-b"))?,
         }),
+        Channel::Stream | Channel::StreamSpin => {
+            // We publish `a`; the peer publishes `b`, which we create and hand over (our
+            // subscription keeps it alive meanwhile).
+            let ping = streams.create(format!("{base}-a"))?;
+            let handover = streams.create(format!("{base}-b"))?;
+            let pong = streams.subscribe(format!("{base}-b"))?;
+            drop(handover);
+            Some(End::Streams {
+                ping,
+                pong,
+                buf: Vec::with_capacity(64),
+            })
+        }
         Channel::UnixSocket | Channel::Pipe => None,
     };
     let listener = match ch {
@@ -185,6 +225,11 @@ fn round_trip(end: &mut End, ch: Channel, i: u32) -> Result<()> {
                 .map_err(|_| gone(ch))?;
             Ok(())
         }
+        End::Streams { ping, pong, buf } => {
+            ping.send(&u64::from(i).to_le_bytes())?;
+            pong.recv_timeout(buf, PATIENCE).map_err(|_| gone(ch))?;
+            Ok(())
+        }
     }
 }
 
@@ -224,6 +269,11 @@ pub fn set_peer_cpu(cpu: Option<usize>) {
     *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner()) = cpu;
 }
 
+/// The CPU peers are pinned to.
+pub fn peer_cpu() -> Option<usize> {
+    *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The peer process, running `shmkit bench-role latency CHANNEL BASE [SOCKET]`.
 struct Peer {
     child: Child,
@@ -237,7 +287,7 @@ impl Peer {
         if let Some(p) = socket {
             cmd.arg(p);
         }
-        if let Some(cpu) = *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(cpu) = peer_cpu() {
             cmd.arg(format!("--cpu={cpu}"));
         }
         let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
@@ -311,6 +361,21 @@ pub fn serve(ch: Channel, base: &str, socket: Option<&str>) -> Result<()> {
                 }
                 ping.read_into(&mut buf)?;
                 pong.publish(&buf)?;
+            }
+        }
+        Channel::Stream | Channel::StreamSpin => {
+            let mut ping = StreamOptions::new()
+                .spin(spin_of(ch))
+                .subscribe(format!("{base}-a"))?;
+            let mut pong = StreamOptions::new().open_publisher(format!("{base}-b"), PATIENCE)?;
+            writeln!(stdout, "ready")?;
+            stdout.flush()?;
+            let mut buf = Vec::with_capacity(64);
+            loop {
+                if ping.recv_timeout(&mut buf, PATIENCE).is_err() {
+                    return Ok(());
+                }
+                pong.send(&buf)?;
             }
         }
         Channel::UnixSocket => {

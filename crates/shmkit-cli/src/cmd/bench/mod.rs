@@ -8,6 +8,7 @@
 mod latency;
 mod local;
 mod stats;
+mod throughput;
 
 use std::io::{IsTerminal, Write};
 
@@ -19,6 +20,7 @@ use crate::util::short_time;
 
 use latency::Channel;
 use stats::Summary;
+use throughput::Pipeline;
 
 /// Measure shmkit against a socket, a pipe and the hardware, in one run
 ///
@@ -30,6 +32,10 @@ use stats::Summary;
 ///             briefly before blocking); ratios against the Unix socket
 ///   local     in one process: a cell snapshot against memcpy of the same size (64 B, 4 KiB,
 ///             1 MiB), and a publish nobody waits for
+///   throughput  frames of 64 KiB, 1 MiB and 8 MiB from one process to another whose reader
+///             checksums every byte: the shmkit stream (copying in, and zero-copy), the cell, a
+///             plain one-copy shared-memory ring (the limit), a Unix socket, a pipe, and memcpy
+///             in one process; speeds in GiB/s and against the socket
 ///
 /// A progress line goes to stderr while it runs (when stderr is a terminal). --json prints one
 /// object with the machine's description and every result, for scripts.
@@ -68,6 +74,12 @@ pub struct RoleArgs {
     /// Pin this process to this CPU
     #[arg(long)]
     cpu: Option<usize>,
+    /// Frame size, for throughput
+    #[arg(long, default_value_t = 0)]
+    size: usize,
+    /// Frames per batch, for throughput
+    #[arg(long, default_value_t = 0)]
+    frames: usize,
 }
 
 /// One line of the results.
@@ -79,6 +91,8 @@ struct Row {
     summary: Summary,
     /// The id of the row this one is compared with.
     baseline: Option<String>,
+    /// Bytes moved per operation (throughput rows).
+    bytes: Option<usize>,
 }
 
 /// A case to run: its id, label, group and how to measure it.
@@ -87,6 +101,7 @@ struct Case {
     id: String,
     label: String,
     baseline: Option<String>,
+    bytes: Option<usize>,
     run: Box<dyn Fn(bool) -> Result<Vec<u64>>>,
 }
 
@@ -98,6 +113,7 @@ fn cases() -> Vec<Case> {
             id: format!("latency/{}", ch.id()),
             label: ch.label().to_string(),
             baseline: (ch != Channel::UnixSocket).then(|| "latency/unix-socket".to_string()),
+            bytes: None,
             run: Box::new(move |quick| {
                 let rounds = match (ch.spins(), quick) {
                     (true, false) => 50_000,
@@ -116,6 +132,7 @@ fn cases() -> Vec<Case> {
             id: format!("local/memcpy-{tag}"),
             label: format!("memcpy {label}"),
             baseline: None,
+            bytes: None,
             run: Box::new(move |quick| Ok(local::memcpy(size, if quick { 10 } else { 50 }))),
         });
         v.push(Case {
@@ -123,6 +140,7 @@ fn cases() -> Vec<Case> {
             id: format!("local/snapshot-{tag}"),
             label: format!("cell snapshot {label}"),
             baseline: Some(format!("local/memcpy-{tag}")),
+            bytes: None,
             run: Box::new(move |quick| local::snapshot(size, if quick { 10 } else { 50 })),
         });
     }
@@ -131,8 +149,31 @@ fn cases() -> Vec<Case> {
         id: "local/publish-64B".into(),
         label: "cell publish 64 B, nobody waiting".into(),
         baseline: None,
+        bytes: None,
         run: Box::new(|quick| local::publish(if quick { 10 } else { 50 })),
     });
+    for (size, label) in throughput::SIZES {
+        let tag = label.replace(' ', "");
+        for p in Pipeline::ALL {
+            v.push(Case {
+                group: "throughput",
+                id: format!("throughput/{}-{tag}", p.id()),
+                label: format!("{label}: {}", p.label()),
+                baseline: (p != Pipeline::UnixSocket)
+                    .then(|| format!("throughput/unix-socket-{tag}")),
+                bytes: Some(size),
+                run: Box::new(move |quick| throughput::measure(p, size, if quick { 2 } else { 7 })),
+            });
+        }
+        v.push(Case {
+            group: "throughput",
+            id: format!("throughput/memcpy-{tag}"),
+            label: format!("{label}: memcpy in one process"),
+            baseline: Some(format!("throughput/unix-socket-{tag}")),
+            bytes: Some(size),
+            run: Box::new(move |quick| Ok(local::memcpy(size, if quick { 5 } else { 20 }))),
+        });
+    }
     v
 }
 
@@ -175,6 +216,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
             label: case.label.clone(),
             summary,
             baseline: case.baseline.clone(),
+            bytes: case.bytes,
         });
     }
     if progress {
@@ -187,10 +229,22 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     }
 }
 
-/// The median ratio of `row` to its baseline, if both were measured.
+/// The median ratio of `row` to its baseline, if both were measured: time over time, or for
+/// throughput rows speed over speed (so bigger is better there).
 fn ratio(rows: &[Row], row: &Row) -> Option<f64> {
     let base = rows.iter().find(|r| Some(&r.id) == row.baseline.as_ref())?;
-    Some(row.summary.median.as_secs_f64() / base.summary.median.as_secs_f64().max(1e-12))
+    let (a, b) = (
+        row.summary.median.as_secs_f64(),
+        base.summary.median.as_secs_f64(),
+    );
+    Some(match row.bytes {
+        Some(_) => b / a.max(1e-12),
+        None => a / b.max(1e-12),
+    })
+}
+
+fn gib_per_s(bytes: usize, per_op: std::time::Duration) -> f64 {
+    bytes as f64 / per_op.as_secs_f64().max(1e-12) / f64::from(1u32 << 30)
 }
 
 /// The machine, for the record: `cpus` as counted before the bench pinned itself.
@@ -226,6 +280,8 @@ fn to_json(rows: &[Row], machine: Value) -> Value {
                 "samples": r.summary.samples,
                 "baseline": r.baseline,
                 "ratio": ratio(rows, r),
+                "bytes_per_op": r.bytes,
+                "gib_per_s": r.bytes.map(|b| gib_per_s(b, r.summary.median)),
             })
         })
         .collect();
@@ -253,23 +309,35 @@ fn table(out: &mut Output, rows: &[Row], m: &Value) -> Result<()> {
             "vs socket",
         ),
         ("local", "in one process, per operation", "vs memcpy"),
+        (
+            "throughput",
+            "throughput: frames between two processes, reader checksums all",
+            "vs socket",
+        ),
     ] {
         let group_rows: Vec<&Row> = rows.iter().filter(|r| r.group == group).collect();
         if group_rows.is_empty() {
             continue;
         }
+        let speed = group == "throughput";
         out.line("")?;
-        out.line(format_args!(
-            "{title:<58} {:>9} {:>9} {:>10}",
-            "median", "p99", vs
-        ))?;
+        let (c1, c2) = if speed {
+            ("per frame", "GiB/s")
+        } else {
+            ("median", "p99")
+        };
+        out.line(format_args!("{title:<66} {c1:>10} {c2:>9} {vs:>10}"))?;
         for r in group_rows {
             let ratio = ratio(rows, r).map_or(String::new(), |x| format!("{x:.2}x"));
+            let second = match r.bytes {
+                Some(b) => format!("{:.1}", gib_per_s(b, r.summary.median)),
+                None => short_time(r.summary.p99),
+            };
             out.line(format_args!(
-                "  {:<56} {:>9} {:>9} {:>10}",
+                "  {:<64} {:>10} {:>9} {:>10}",
                 r.label,
                 short_time(r.summary.median),
-                short_time(r.summary.p99),
+                second,
                 ratio
             ))?;
         }
@@ -282,10 +350,22 @@ pub fn run_role(args: RoleArgs, _out: &mut Output) -> Result<()> {
     if let Some(cpu) = args.cpu {
         shmkit::bench_support::pin_to_cpu(cpu);
     }
-    let ch = Channel::from_id(&args.channel)
-        .filter(|_| args.kind == "latency")
-        .ok_or_else(|| {
-            Error::Failed(format!("unknown bench role {} {}", args.kind, args.channel))
-        })?;
-    latency::serve(ch, &args.base, args.socket.as_deref())
+    let unknown = || Error::Failed(format!("unknown bench role {} {}", args.kind, args.channel));
+    match args.kind.as_str() {
+        "latency" => {
+            let ch = Channel::from_id(&args.channel).ok_or_else(unknown)?;
+            latency::serve(ch, &args.base, args.socket.as_deref())
+        }
+        "throughput" => {
+            let p = Pipeline::from_id(&args.channel).ok_or_else(unknown)?;
+            throughput::serve(
+                p,
+                &args.base,
+                args.size,
+                args.frames,
+                args.socket.as_deref(),
+            )
+        }
+        _ => Err(unknown()),
+    }
 }
