@@ -52,8 +52,19 @@ impl Opened {
                 let raw = match info.kind {
                     SegmentKind::Shmkit(shmkit::Kind::Bytes) => false,
                     SegmentKind::Shmkit(kind) => {
+                        let commands = match kind {
+                            shmkit::Kind::Cell => "`shmkit read`, `watch` and `write`",
+                            _ => "`shmkit sub` and `pub`",
+                        };
                         return Err(Error::Failed(format!(
-                            "{name:?} is a {kind}, not a bytes segment: read it with the {kind} commands"
+                            "{name:?} is a {kind}, not a bytes segment: use {commands}"
+                        )));
+                    }
+                    SegmentKind::ShmkitOther if access == Access::ReadWrite => {
+                        return Err(Error::Failed(format!(
+                            "{name:?} has a shmkit header this shmkit cannot read (another layout \
+                             version, or corrupt): writing its raw bytes could destroy it; \
+                             `shmkit dump {name}` shows them, and posix:{name} forces raw access"
                         )));
                     }
                     _ => true,

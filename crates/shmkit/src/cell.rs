@@ -128,7 +128,11 @@ pub(crate) fn publish(
     let s = slots.hdr(i);
     let v = s.version.load(Ordering::Relaxed);
     // Odd: "being written". A slot left odd by a writer that died moves on to the next odd.
-    let writing = if v % 2 == 0 { v + 1 } else { v + 2 };
+    let writing = if v % 2 == 0 {
+        v.wrapping_add(1)
+    } else {
+        v.wrapping_add(2)
+    };
     s.version.store(writing, Ordering::Relaxed);
     // SYNC: orders the odd version before the data writes (Boehm's writer fence); pairs with
     // the reader's Acquire fence before its re-check.
@@ -138,7 +142,7 @@ pub(crate) fn publish(
     s.seq.store(seq, Ordering::Relaxed);
     // SYNC: Release publishes the data, len and seq to readers that load this version with
     // Acquire.
-    s.version.store(writing + 1, Ordering::Release);
+    s.version.store(writing.wrapping_add(1), Ordering::Release);
     // SYNC: Release pairs with the readers' Acquire load of `latest`.
     ctl.latest
         .store(seq << SLOT_BITS | i as u64, Ordering::Release);
@@ -535,6 +539,11 @@ mod handle {
                     seg.len()
                 )));
             }
+            if u64::from(found_type) > capacity {
+                return Err(corrupt(format!(
+                    "{found_type}-byte values in slots of {capacity} bytes"
+                )));
+            }
             if found_type != type_size {
                 let what = |t: u32| match t {
                     0 => "a byte cell".to_string(),
@@ -861,14 +870,20 @@ mod handle {
             let mut value = T::zeroed();
             let out = bytemuck::bytes_of_mut(&mut value);
             let size = out.len();
-            let res = read(self.cell.ctl(), &self.cell, size as u64, |i, len| {
-                let n = len.min(size);
-                // SAFETY: slot `i` holds at least `len` bytes inside our mapping; `out` is our
-                // own `n`-byte-or-larger buffer. Any bytes form a valid `T` (Pod).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(self.cell.slot_ptr(i), out.as_mut_ptr(), n)
-                };
-            });
+            // The slot holds up to the cell's (validated) capacity, which is the type's size.
+            let res = read(
+                self.cell.ctl(),
+                &self.cell,
+                self.cell.capacity as u64,
+                |i, len| {
+                    let n = len.min(size);
+                    // SAFETY: slot `i` holds at least `len` bytes inside our mapping; `out` is our
+                    // own `n`-byte-or-larger buffer. Any bytes form a valid `T` (Pod).
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(self.cell.slot_ptr(i), out.as_mut_ptr(), n)
+                    };
+                },
+            );
             match res {
                 Ok((0, 0)) => Ok((T::zeroed(), 0)),
                 Ok((seq, len)) if len as usize == size => Ok((value, seq)),

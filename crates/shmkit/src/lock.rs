@@ -213,7 +213,10 @@ impl LockWord {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return None;
+                        // Out of time: but a dead owner's lock is ours to take, even with a zero
+                        // timeout (the slices below may never have run).
+                        let cur = self.state.load(Ordering::Relaxed);
+                        return self.take_over_if_dead(cur, me, p);
                     }
                     Some(slice.min(d - now))
                 }
@@ -237,8 +240,12 @@ impl LockWord {
         }
     }
 
-    /// If the owner in `s` is dead, takes the lock from it.
+    /// If the owner in `s` is dead — or `s` names no owner at all yet is not 0 (only a
+    /// scribbled word looks like that) — takes the lock from it.
     fn take_over_if_dead(&self, s: u32, me: (u32, u32), p: &impl Processes) -> Option<Acquired> {
+        if s == 0 {
+            return None;
+        }
         let pid = s & PID_MASK;
         // SYNC: Relaxed is enough: the tag is only a hint (see the module docs); if the record
         // belongs to another pid we check the pid alone.
@@ -248,7 +255,7 @@ impl LockWord {
         } else {
             0
         };
-        if pid == 0 || p.alive(pid, tag) {
+        if pid != 0 && p.alive(pid, tag) {
             return None;
         }
         // SYNC: Acquire pairs with the dead owner's last Release (its writes before dying are as
@@ -266,8 +273,11 @@ impl LockWord {
     /// wrongly judged it dead, or scribbled over: then it is left as it is).
     pub(crate) fn unlock(&self, p: &impl Processes) {
         let (pid, _) = p.me();
-        self.owner.store(0, Ordering::Relaxed);
         let mut s = self.state.load(Ordering::Relaxed);
+        if s & PID_MASK != pid {
+            return; // not ours (any more): leave it, and its owner record, alone
+        }
+        self.owner.store(0, Ordering::Relaxed);
         loop {
             if s & PID_MASK != pid {
                 return;
@@ -440,6 +450,33 @@ mod tests {
         dead.lock().unwrap().push(2);
         let got = w.lock(&Fake { me: 3, dead }, None);
         assert_eq!(got, Some(Acquired::OwnerDied));
+    }
+
+    #[test]
+    fn a_contended_flag_without_owner_is_garbage_and_taken_over() {
+        let w = LockWord::new();
+        w.state.store(CONTENDED, Ordering::Relaxed);
+        assert_eq!(w.try_lock(&Os), Some(Acquired::OwnerDied));
+        w.unlock(&Os);
+        w.state.store(CONTENDED, Ordering::Relaxed);
+        assert_eq!(
+            w.lock(&Os, Some(Instant::now())),
+            Some(Acquired::OwnerDied),
+            "zero timeout"
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_takes_over_a_dead_owners_lock() {
+        let w = LockWord::new();
+        let dead = Arc::new(Mutex::new(vec![10]));
+        let gone = Fake {
+            me: 10,
+            dead: dead.clone(),
+        };
+        let me = Fake { me: 20, dead };
+        assert!(w.lock(&gone, None).is_some());
+        assert_eq!(w.lock(&me, Some(Instant::now())), Some(Acquired::OwnerDied));
     }
 
     #[test]

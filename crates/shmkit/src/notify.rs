@@ -18,7 +18,9 @@
 //!
 //! A waiter that cannot write the segment (opened read-only without write permission) cannot
 //! count itself. Segments created with a mode that lets someone read but not write set the
-//! header's `WAKE_ALWAYS` flag, and their signallers always make the wake call.
+//! header's `WAKE_ALWAYS` flag, and their signallers always make the wake call. Where that is
+//! not enough (a read-only mount, a security module's denial, a `chmod` after creation), such
+//! a waiter also wakes every 50 ms to look: late, but never asleep forever.
 //!
 //! On Linux the sleep is a shared futex on `seq`. A waiter killed while asleep leaves `waiters`
 //! one too high: signallers then make a (harmless) wake call per signal until the segment is
@@ -27,6 +29,9 @@
 use std::time::{Duration, Instant};
 
 use crate::sync::{AtomicU32, Ordering, fence, spin_hint};
+
+/// How long a waiter that cannot count itself sleeps before it looks again.
+const UNCOUNTED_SLICE: Duration = Duration::from_millis(50);
 
 /// A change counter with a sleeper count, in shared memory: one cache line.
 #[repr(C, align(64))]
@@ -128,6 +133,14 @@ impl Event {
                     Some(d - now)
                 }
                 None => None,
+            };
+            // A waiter that could not count itself may be missed by a signaller that skips the
+            // wake (its segment's mode did not promise `WAKE_ALWAYS`: a read-only mount, a
+            // security module, a chmod after creation). It looks again every so often instead
+            // of sleeping forever — the one place shmkit polls, and only then.
+            let timeout = match (register, timeout) {
+                (true, t) => t,
+                (false, t) => Some(t.map_or(UNCOUNTED_SLICE, |t| t.min(UNCOUNTED_SLICE))),
             };
             crate::sync::futex_wait(&self.seq, key, timeout);
         };

@@ -458,7 +458,7 @@ impl Segment {
         let header = unsafe { &*map.ptr().cast::<Header>() };
         let deadline = Instant::now() + INIT_WAIT;
         let geo = loop {
-            match layout::validate(&Fields::load(header), map.len() as u64) {
+            match geometry(&Fields::load(header), map.len() as u64) {
                 Ok(g) => break g,
                 Err(Problem::NotReady) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(1));
@@ -881,6 +881,20 @@ impl Drop for Segment {
     }
 }
 
+/// Validates a header for this machine: [`layout::validate`], and the data on a page boundary
+/// (shmkit puts it there, so that read-only handles can write-protect it; a header that says
+/// otherwise was not written by shmkit here).
+fn geometry(f: &Fields, actual_len: u64) -> std::result::Result<Geometry, Problem> {
+    let g = layout::validate(f, actual_len)?;
+    if g.data_offset % sys::page_size() != 0 {
+        return Err(Problem::Corrupt(format!(
+            "data offset {} is not on a page boundary",
+            g.data_offset
+        )));
+    }
+    Ok(g)
+}
+
 /// Whether some class of users may read but not write: such readers cannot count themselves as
 /// waiters, so signallers must always wake.
 fn reads_without_writing(mode: u32) -> bool {
@@ -1060,7 +1074,7 @@ impl SegmentInfo {
         let kind = match (&read, shmkit) {
             (Err(_), _) => SegmentKind::Unknown,
             (Ok(_), None) => SegmentKind::Foreign,
-            (Ok(_), Some(f)) => match layout::validate(&f, raw.len) {
+            (Ok(_), Some(f)) => match geometry(&f, raw.len) {
                 Ok(g) => SegmentKind::Shmkit(g.kind),
                 Err(_) => SegmentKind::ShmkitOther,
             },

@@ -42,7 +42,9 @@
 //! 6. `Block`: store our cursor (Release) and signal the `space` event if the publisher sleeps.
 //!
 //! A publisher killed mid-frame never stored its `tail`: the half-written frame does not exist
-//! for subscribers, and the next publisher writes over it.
+//! for subscribers, and the next publisher writes over it. If it died after numbering the frame
+//! (`next_seq`) but before publishing it, subscribers count that frame as lost (`lost == 1`),
+//! even with `Block`: it was sent, and never arrived.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -165,8 +167,14 @@ pub(crate) trait RingMem {
 /// Bytes a frame of `len` payload bytes takes in the ring (header and padding included): to
 /// size a ring for `n` frames in flight, give it `n * frame_size(max_frame)`.
 pub fn frame_size(len: usize) -> usize {
-    (FRAME_HDR + len).next_multiple_of(FRAME_ALIGN)
+    len.checked_add(FRAME_HDR)
+        .and_then(|n| n.checked_next_multiple_of(FRAME_ALIGN))
+        .unwrap_or(usize::MAX)
 }
+
+/// Positions beyond this are corrupt: at 10 GB/s a stream takes 14 years to get there, and
+/// below it position arithmetic cannot overflow.
+pub(crate) const POS_MAX: u64 = 1 << 62;
 
 fn header(len: u32, kind: u32, seq: u64) -> [u8; FRAME_HDR] {
     let mut h = [0u8; FRAME_HDR];
@@ -229,7 +237,8 @@ pub(crate) fn reserve(
 ) -> Option<u64> {
     let ring = mem.len() as u64;
     let n = frame_size(len) as u64;
-    debug_assert!(n <= ring);
+    // The caller checked `len` against the validated maximum frame, which fits the ring twice.
+    assert!(n <= ring / 2, "a frame of {len} bytes in a ring of {ring}");
     let off = st.tail % ring;
     let pad = if off + n > ring { ring - off } else { 0 };
     let start = st.tail + pad;
@@ -337,7 +346,7 @@ pub(crate) fn try_receive(
                 continue;
             }
         }
-        if st.pos > tail || oldest > tail || tail - oldest > ring {
+        if st.pos > tail || oldest > tail || tail - oldest > ring || tail > POS_MAX {
             return Err(format!(
                 "positions out of order (subscriber {}, oldest {oldest}, tail {tail}, ring {ring})",
                 st.pos
@@ -385,7 +394,7 @@ pub(crate) fn try_receive(
             continue;
         }
         let lost = seq.saturating_sub(st.next_seq);
-        st.next_seq = seq + 1;
+        st.next_seq = seq.wrapping_add(1);
         return Ok(Some(Received {
             seq,
             len: len as usize,
@@ -399,15 +408,20 @@ pub(crate) fn try_receive(
 const STALE_LIMIT: u32 = if cfg!(loom) { u32::MAX } else { 1 << 20 };
 
 /// The sequence number of the frame at `pos` (for joining at the oldest frame), or `next_seq`
-/// if there is none.
+/// if there is none or the bytes there do not hold up (overwritten meanwhile, or scribbled on).
 pub(crate) fn seq_at(ctl: &StreamCtl, mem: &impl RingMem, pos: u64) -> u64 {
     let ring = mem.len() as u64;
     let next = ctl.pos.next_seq.load(Ordering::Relaxed);
-    if pos >= ctl.pos.tail.load(Ordering::Acquire) {
+    if pos >= ctl.pos.tail.load(Ordering::Acquire) || pos % FRAME_ALIGN as u64 != 0 {
         return next;
     }
     let mut h = [0u8; FRAME_HDR];
     mem.read((pos % ring) as usize, &mut h);
+    // SYNC: as in `try_receive`: the header counts only if `oldest` did not pass it meanwhile.
+    fence(Ordering::Acquire);
+    if ctl.pos.oldest.load(Ordering::Relaxed) > pos {
+        return next;
+    }
     match parse_header(&h) {
         (_, KIND_DATA, seq) if seq < next => seq,
         _ => next,
@@ -703,7 +717,8 @@ mod handle {
                     seg.len()
                 )));
             }
-            if max_frame == 0 || 2 * frame_size(max_frame as usize) as u64 > ring {
+            // Checked before any arithmetic on it: a huge value must not wrap into a small one.
+            if max_frame == 0 || max_frame > ring / 2 - FRAME_HDR as u64 {
                 return Err(corrupt(format!(
                     "frames of up to {max_frame} bytes in a ring of {ring}"
                 )));
@@ -858,7 +873,8 @@ mod handle {
             self.s
                 .slots()
                 .iter()
-                .filter(|s| s.owner.load(Ordering::Relaxed) != 0)
+                .map(|s| s.owner.load(Ordering::Relaxed))
+                .filter(|&o| o != 0 && crate::sys::process_alive((o >> 32) as u32, o as u32))
                 .count()
         }
 
@@ -1059,6 +1075,8 @@ mod handle {
         slot: Option<usize>,
         spin: Duration,
         lost: u64,
+        /// Where frames of `Overwrite` streams are copied before `try_recv_with` shows them.
+        scratch: Vec<u8>,
     }
 
     impl fmt::Debug for Subscriber {
@@ -1083,10 +1101,6 @@ mod handle {
 
         fn join(s: Stream, from: JoinAt, spin: Duration) -> Result<Subscriber> {
             let ctl = s.ctl();
-            let pos = match from {
-                JoinAt::Newest => ctl.pos.tail.load(Ordering::Acquire),
-                JoinAt::Oldest => ctl.pos.oldest.load(Ordering::Acquire),
-            };
             let mut slot = None;
             if s.policy == Policy::Block {
                 if !s.seg.control_writable() {
@@ -1096,34 +1110,28 @@ mod handle {
                         "a block stream's subscribers must write their cursor into it".into(),
                     ));
                 }
-                let me = owner_word(crate::sys::current_process());
-                let free = s.slots().iter().position(|sl| {
-                    let cur = sl.owner.load(Ordering::Relaxed);
-                    let dead =
-                        cur != 0 && !crate::sys::process_alive((cur >> 32) as u32, cur as u32);
-                    (cur == 0 || dead)
-                        && sl
-                            .owner
-                            .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Relaxed)
-                            .is_ok()
-                });
-                let Some(i) = free else {
-                    return Err(s.error(
+                slot = Some(claim_slot(&s).ok_or_else(|| {
+                    s.error(
                         ErrorKind::OutOfResources,
                         Op::Open,
                         format!("all {} subscriber slots are taken", s.subs),
-                    ));
-                };
-                s.slots()[i].cursor.store(pos, Ordering::Release);
-                slot = Some(i);
+                    )
+                })?);
             }
+            // Positions are read only now that our cursor (if any) guards them: the publisher
+            // does not overwrite what lies past it.
+            let pos = match from {
+                JoinAt::Newest => ctl.pos.tail.load(Ordering::Acquire),
+                JoinAt::Oldest => ctl.pos.oldest.load(Ordering::Acquire),
+            };
             let next_seq = seq_at(ctl, &s.mem(), pos);
-            let sub = Subscriber {
+            let mut sub = Subscriber {
                 s,
                 st: SubState { pos, next_seq },
                 slot,
                 spin,
                 lost: 0,
+                scratch: Vec::new(),
             };
             sub.store_cursor();
             Ok(sub)
@@ -1154,12 +1162,20 @@ mod handle {
             self.spin = spin;
         }
 
-        fn store_cursor(&self) {
+        fn store_cursor(&mut self) {
+            let Some(i) = self.slot else { return };
+            let me = owner_word(crate::sys::current_process());
+            if self.s.slots()[i].owner.load(Ordering::Relaxed) != me {
+                // The publisher took our slot (it judged us dead: another pid namespace, say).
+                // Claim one again rather than writing into someone else's.
+                self.slot = claim_slot(&self.s);
+            }
             if let Some(i) = self.slot {
-                let sl = &self.s.slots()[i];
                 // SYNC: Release: our reads of the frames below the cursor happen before the
                 // publisher's overwrites, which it starts after an Acquire load of the cursor.
-                sl.cursor.store(self.st.pos, Ordering::Release);
+                self.s.slots()[i]
+                    .cursor
+                    .store(self.st.pos, Ordering::Release);
                 self.s.ctl().space.signal(self.s.seg.wake_always());
             }
         }
@@ -1168,13 +1184,14 @@ mod handle {
             self.s.error(ErrorKind::Corrupt, Op::Receive, why)
         }
 
-        /// Receives the next frame in place, if there is one: `f` gets the bytes as they lie in
-        /// the ring — no copy. The call returns `Ok(None)` if no frame is there.
+        /// Receives the next frame, if there is one, and hands it to `f`; `Ok(None)` if no
+        /// frame is there.
         ///
-        /// If the publisher overwrites the frame while `f` looks at it (only possible with
-        /// [`Policy::Overwrite`]), what `f` returned is discarded and the next frame still in
-        /// the ring is handed to `f` instead: the result always comes from a frame that was
-        /// intact when `f` finished.
+        /// With [`Policy::Block`] `f` sees the bytes where they lie in the ring — no copy: the
+        /// publisher does not overwrite a frame before this subscriber has moved past it. With
+        /// [`Policy::Overwrite`] the publisher may overwrite a frame at any moment, so the frame
+        /// is first copied (into a buffer the subscriber keeps) and checked whole; `f` gets the
+        /// copy.
         ///
         /// # Errors
         /// [`ErrorKind::Corrupt`] if another process scribbled on the stream's control block or
@@ -1183,24 +1200,33 @@ mod handle {
             &mut self,
             mut f: impl FnMut(&[u8]) -> R,
         ) -> Result<Option<(R, Received)>> {
-            let base = self.s.seg.as_ptr();
-            let mut out = None;
+            if self.s.policy == Policy::Overwrite {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let got = self.try_recv(&mut scratch);
+                let out = got.map(|r| r.map(|r| (f(&scratch), r)));
+                self.scratch = scratch;
+                return out;
+            }
+            let mut view = None;
             let res = try_receive(
                 self.s.ctl(),
                 &self.s.mem(),
                 &mut self.st,
                 self.s.max_frame,
-                |off, len| {
-                    // SAFETY: `try_receive` checked `off + len` lies inside the ring, inside our
-                    // mapping. The bytes may change under us if the publisher laps us; `try_receive`
-                    // then discards this result (the re-check after `f` returns), and plain bytes
-                    // have no invalid values.
-                    let bytes = unsafe { std::slice::from_raw_parts(base.add(off), len) };
-                    out = Some(f(bytes));
-                },
+                |off, len| view = Some((off, len)),
             );
-            self.finish(res)
-                .map(|r| r.map(|got| (out.take().expect("a frame was read"), got)))
+            let got = match res {
+                Ok(Some(got)) => got,
+                other => return self.finish(other).map(|_| None),
+            };
+            let (off, len) = view.expect("a data frame was found");
+            // SAFETY: `try_receive` checked `off + len` lies inside the ring, inside our mapping.
+            // With Block the publisher does not write these bytes until our cursor — stored by
+            // `finish` below, after `f` — has passed them. A process writing against the
+            // protocol could still change them: `f` may then see odd bytes, never out-of-bounds
+            // ones.
+            let out = f(unsafe { std::slice::from_raw_parts(self.s.seg.as_ptr().add(off), len) });
+            self.finish(Ok(Some(got))).map(|r| r.map(|got| (out, got)))
         }
 
         fn finish(
@@ -1209,7 +1235,7 @@ mod handle {
         ) -> Result<Option<Received>> {
             match res {
                 Ok(Some(got)) => {
-                    self.lost += got.lost;
+                    self.lost = self.lost.saturating_add(got.lost);
                     self.store_cursor();
                     Ok(Some(got))
                 }
@@ -1255,7 +1281,8 @@ mod handle {
             }
         }
 
-        /// Waits for the next frame (at most `timeout`) and hands it to `f` in place.
+        /// Waits for the next frame (at most `timeout`) and hands it to `f` (in place for `Block`
+        /// streams; see [`try_recv_with`](Self::try_recv_with)).
         ///
         /// # Errors
         /// As for [`recv_timeout`](Self::recv_timeout).
@@ -1318,6 +1345,31 @@ mod handle {
                 }
             }
         }
+    }
+
+    /// Claims a free slot (or one whose process died) for this process, its cursor set to the
+    /// stream's `oldest` first so that nothing after it is overwritten under us. `None` if all
+    /// are taken.
+    fn claim_slot(s: &Stream) -> Option<usize> {
+        let me = owner_word(crate::sys::current_process());
+        let i = s.slots().iter().position(|sl| {
+            let cur = sl.owner.load(Ordering::Relaxed);
+            let dead = cur != 0 && !crate::sys::process_alive((cur >> 32) as u32, cur as u32);
+            (cur == 0 || dead)
+                && sl
+                    .owner
+                    .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+        })?;
+        // SYNC: Release pairs with the publisher's Acquire load of cursors in
+        // `wait_for_space`; the SeqCst fence keeps this store before our loads of the positions
+        // in `join`, so we never start below a cursor the publisher may have seen.
+        s.slots()[i].cursor.store(
+            s.ctl().pos.oldest.load(Ordering::Acquire),
+            Ordering::Release,
+        );
+        fence(Ordering::SeqCst);
+        Some(i)
     }
 
     impl Drop for Subscriber {
@@ -1511,6 +1563,66 @@ mod loom_tests {
             }
             assert!(seen == 0 || seen == 6);
             let _ = lost;
+        });
+    }
+
+    /// `Block`: the publisher waits until the subscriber's cursor has passed the bytes it is
+    /// about to overwrite; the subscriber stores its cursor (Release) after reading. Five frames
+    /// through a four-frame ring (so the fifth must wait): every frame whole, none lost.
+    #[test]
+    fn block_never_overwrites_an_unread_frame() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let shared = Arc::new((
+                ctl(),
+                Words((0..32).map(|_| AtomicU64::new(0)).collect()),
+                AtomicU64::new(0),
+            ));
+            let p = {
+                let shared = shared.clone();
+                loom::thread::spawn(move || {
+                    let (ctl, mem, cursor) = &*shared;
+                    let mut st = PubState {
+                        tail: 0,
+                        oldest: 0,
+                        next_seq: 1,
+                    };
+                    for _ in 0..5 {
+                        let room = |floor: u64| {
+                            // SYNC: Acquire pairs with the subscriber's Release cursor store.
+                            while cursor.load(Ordering::Acquire) < floor {
+                                loom::thread::yield_now();
+                            }
+                            true
+                        };
+                        let pos = reserve(ctl, mem, &mut st, 8, room).unwrap();
+                        mem.write((pos % 256) as usize + FRAME_HDR, &st.next_seq.to_le_bytes());
+                        commit(ctl, mem, &mut st, pos, 8);
+                    }
+                })
+            };
+            let (ctl, mem, cursor) = &*shared;
+            let mut st = SubState {
+                pos: 0,
+                next_seq: 1,
+            };
+            let mut got = 0;
+            while got < 5 {
+                let mut payload = [0u8; 8];
+                match try_receive(ctl, mem, &mut st, 8, |off, _| mem.read(off, &mut payload))
+                    .unwrap()
+                {
+                    Some(r) => {
+                        assert_eq!(r.lost, 0, "Block lost a frame");
+                        assert_eq!(u64::from_le_bytes(payload), r.seq, "a torn frame");
+                        got += 1;
+                        cursor.store(st.pos, Ordering::Release);
+                    }
+                    None => loom::thread::yield_now(),
+                }
+            }
+            p.join().unwrap();
         });
     }
 }

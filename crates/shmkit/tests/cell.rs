@@ -460,3 +460,23 @@ fn corrupted_control_blocks_are_errors_not_panics() {
     let e = cell.snapshot().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 }
+
+/// Regression: a typed cell whose control block claims values larger than its slots was
+/// accepted, and `get` copied past the end of the mapping.
+#[test]
+fn a_typed_cell_claiming_values_larger_than_its_slots_is_corrupt() {
+    let name = unique_name("typedlie");
+    let _c = Cleanup(name.clone());
+    drop(
+        CellOptions::new()
+            .capacity(24)
+            .lifetime(Lifetime::Persistent)
+            .create(&name)
+            .unwrap(),
+    );
+    let raw = SegmentOptions::new().raw(true).open(&name).unwrap();
+    raw.write(192 + 28, &65_536u32.to_le_bytes()).unwrap(); // type_size
+    drop(raw);
+    let e = TypedCell::<[u8; 65_536]>::open(&name, Access::ReadOnly).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+}

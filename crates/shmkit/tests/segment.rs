@@ -430,7 +430,9 @@ fn patch_header(name: &str, offset: usize, patch: &[u8]) {
 
 #[test]
 fn headers_that_lie_are_corrupt_or_incompatible() {
-    let cases: [(&str, usize, &[u8], ErrorKind); 7] = [
+    let cases: [(&str, usize, &[u8], ErrorKind); 8] = [
+        // Regression: an offset on a cache line but not on a page made read-only opens panic.
+        ("dataoffpg", 32, &256u64.to_le_bytes(), ErrorKind::Corrupt),
         ("datalen", 40, &u64::MAX.to_le_bytes(), ErrorKind::Corrupt),
         ("total", 24, &1_000_000u64.to_le_bytes(), ErrorKind::Corrupt),
         (
@@ -455,8 +457,10 @@ fn headers_that_lie_are_corrupt_or_incompatible() {
                 .unwrap(),
         );
         patch_header(&name, off, patch);
-        let e = Segment::open(&name, Access::ReadWrite).unwrap_err();
-        assert_eq!(e.kind(), kind, "{tag}: {e}");
+        for access in [Access::ReadWrite, Access::ReadOnly] {
+            let e = Segment::open(&name, access).unwrap_err();
+            assert_eq!(e.kind(), kind, "{tag}: {e}");
+        }
         // ls/info never fail on it either.
         let info = Segment::info(&name).unwrap();
         assert!(
@@ -600,4 +604,34 @@ fn a_full_dev_shm_is_out_of_resources_at_create_never_sigbus_later() {
         std::env::var_os("SHMKIT_REQUIRE_ROOT_TESTS").is_none(),
         "SHMKIT_REQUIRE_ROOT_TESTS is set but the full-/dev/shm test could not run"
     );
+}
+
+/// Regression: closing a segment unmapped its memory twice (once in `close`, again in `drop`),
+/// which could tear away a mapping another thread made in between — a crash in safe code.
+#[test]
+fn closing_a_segment_never_unmaps_another_threads_memory() {
+    let _w = watchdog(T);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let name = unique_name("unmap");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                drop(Segment::create(format!("{name}-{}", i % 4), 1 << 20).unwrap());
+                i += 1;
+            }
+        });
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(1500) {
+            let seg = Segment::create(format!("{name}-r"), 256 << 10).unwrap();
+            let data = vec![7u8; seg.len()];
+            seg.write(0, &data).unwrap();
+            let mut back = vec![0u8; seg.len()];
+            seg.read(0, &mut back).unwrap();
+            assert_eq!(back, data);
+            let heap: Vec<u8> = vec![1; 1 << 20]; // large allocations are mmaps too
+            assert_eq!(heap.iter().map(|&b| b as usize).sum::<usize>(), 1 << 20);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
 }

@@ -380,6 +380,9 @@ fn lying_geometry_is_corrupt_at_open() {
         ("sring2", RING_LEN, 1 << 40),
         ("smax", MAX_FRAME, 4096),
         ("smax0", MAX_FRAME, 0),
+        // Regression: a maximum that wraps to a tiny frame size once the header is added was
+        // accepted, and a loan then reached far past the ring.
+        ("smaxwrap", MAX_FRAME, u64::MAX - 15),
         ("spolicy", POLICY, 9),
     ] {
         let (name, _c, _) = lying_stream(tag);
@@ -450,4 +453,31 @@ fn lying_positions_and_frames_are_corrupt_when_read() {
     let mut buf = Vec::new();
     fresh.recv_timeout(&mut buf, T).unwrap();
     assert_eq!(buf, b"again");
+}
+
+/// Regression: joining at the oldest frame read a header at an unaligned `oldest` and panicked;
+/// a sequence number at the top of the range overflowed.
+#[test]
+fn lying_positions_at_join_and_huge_sequence_numbers_do_not_panic() {
+    let (name, _c, data) = lying_stream("sjoin");
+    patch(&name, OLDEST, 3);
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    assert_eq!(
+        sub.try_recv(&mut Vec::new()).unwrap_err().kind(),
+        ErrorKind::Corrupt
+    );
+
+    let (name, _c2, data2) = lying_stream("sseq");
+    let _ = data;
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    patch(&name, data2 as usize + 8, u64::MAX); // the first frame's seq
+    let got = sub.try_recv(&mut Vec::new()).unwrap().unwrap();
+    assert_eq!(got.seq, u64::MAX);
+    let _ = sub.try_recv(&mut Vec::new());
 }

@@ -125,7 +125,7 @@ impl Mapping {
 
     /// Releases the mapping and the hold. When `unlink_if_last` and no other process holds the
     /// segment, removes its name (if the name still refers to this segment).
-    pub(crate) fn close(self, unlink_if_last: bool) {
+    pub(crate) fn close(mut self, unlink_if_last: bool) {
         self.unmap();
         if unlink_if_last
             && rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive).is_ok()
@@ -137,12 +137,14 @@ impl Mapping {
         // Dropping `fd` releases the lock.
     }
 
-    fn unmap(&self) {
+    /// Unmaps, once: `len` becomes 0, so the `drop` that follows `close` (or a second call)
+    /// does nothing. Unmapping twice could tear away memory another thread mapped meanwhile.
+    fn unmap(&mut self) {
         if self.len > 0 {
-            // SAFETY: `ptr`/`len` describe the mapping made in `map`; it is unmapped exactly once
-            // (here, from `close` or `drop`, which cannot both run: `close` consumes `self` and
-            // then `drop` sees `len == 0`).
+            // SAFETY: `ptr`/`len` describe the mapping made in `map`, still mapped: `len` is set
+            // to 0 right after, so this runs at most once per mapping.
             let _ = unsafe { rustix::mm::munmap(self.ptr().cast(), self.len) };
+            self.len = 0;
         }
     }
 }
@@ -150,7 +152,6 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         self.unmap();
-        self.len = 0;
     }
 }
 

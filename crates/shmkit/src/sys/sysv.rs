@@ -307,9 +307,11 @@ unsafe extern "C" {
     ) -> libc::c_int;
 }
 
+/// A `timespec` of `d` (a relative timeout, or an absolute time since the epoch), clamped to
+/// what `time_t` holds (64 bits on every target we build for, so no 2038 limit).
 fn timespec(d: Duration) -> libc::timespec {
     libc::timespec {
-        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: d.subsec_nanos() as _,
     }
 }
