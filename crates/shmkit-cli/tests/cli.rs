@@ -762,3 +762,273 @@ fn bench_runs_two_process_cases_and_prints_json() {
         .fails(1)
         .stderr_has("no case matches");
 }
+
+// ---- streams: pub, sub ----------------------------------------------------------------------
+
+/// Runs `shmkit ARGS` with `input` on its stdin, to the end.
+fn shmkit_with_input(args: &[&str], input: &[u8]) -> Run {
+    let mut child = command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start shmkit");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // A command that fails early closes its stdin: that write error is not the test's concern.
+    let feeder = thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, &input);
+    });
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let code = wait(&mut child, args);
+    feeder.join().unwrap();
+    Run {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        code,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// Waits until some process sleeps on the segment's change event — a `sub` that has joined
+/// the stream and waits for the next frame. Reads the event's `waiters` word: header bytes
+/// 132..136 (the event is at 128, its sleeper count after its 4-byte counter; see `layout`).
+fn wait_for_sleeper(name: &Name) {
+    let seg = SegmentOptions::new()
+        .raw(true)
+        .lifetime(Lifetime::Persistent)
+        .access(Access::ReadOnly)
+        .open(name.as_str())
+        .expect("open the header");
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        let mut waiters = [0u8; 4];
+        seg.read(132, &mut waiters).unwrap();
+        if u32::from_le_bytes(waiters) > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nobody waits on {}",
+            name.as_str()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A file in the temporary directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(tag: &str, bytes: &[u8]) -> TempFile {
+        let path = std::env::temp_dir().join(format!("shmkit-cli{}-{tag}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn sub_count_3_receives_the_lines_another_process_publishes() {
+    let _gc = no_gc();
+    let name = Name::new("pubsub");
+    let n = name.as_str();
+    shmkit(&["pub", n, "--create"])
+        .ok()
+        .stdout_has(&format!("{n}: published no frames"));
+    assert_eq!(ls_entry(&name).unwrap()["kind"], "stream");
+
+    let sub = start(&["sub", n, "--count", "3"]);
+    wait_for_sleeper(&name);
+    shmkit_with_input(&["pub", n], b"one\ntwo\r\nthree")
+        .ok()
+        .stdout_has(&format!("{n}: published 3 frames (11 B), the last #3"));
+    let (code, lines, stderr) = sub.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(lines, ["one", "two", "three"]);
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn sub_from_oldest_gets_the_frames_published_before_it_joined() {
+    let _gc = no_gc();
+    let name = Name::new("oldest");
+    let n = name.as_str();
+    shmkit_with_input(&["pub", n, "--create", "-q"], b"first\nsecond\n").ok();
+    let all = shmkit(&["sub", n, "--from", "oldest", "--count", "2"]);
+    assert_eq!(all.ok().stdout, "first\nsecond\n");
+    // From the newest (the default) there is nothing yet: the timeout ends it, status 0.
+    let none = shmkit(&["sub", n, "--timeout", "200ms"]);
+    assert_eq!(none.ok().stdout, "");
+}
+
+#[test]
+fn pub_file_publishes_each_file_as_one_frame_byte_for_byte() {
+    let _gc = no_gc();
+    let name = Name::new("files");
+    let n = name.as_str();
+    let binary: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let (a, b) = (
+        TempFile::new("a", &binary),
+        TempFile::new("b", b"hello\nworld"),
+    );
+    shmkit(&["pub", n, "--create", "--file", a.path(), "-f", b.path()])
+        .ok()
+        .stdout_has("published 2 frames (1011 B), the last #2");
+    let run = shmkit(&["sub", n, "--from", "oldest", "--count", "2", "--json"]);
+    run.ok();
+    let frames: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 2, "{run:#?}");
+    let hex: String = binary.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        (frames[0]["seq"].as_u64(), frames[0]["len"].as_u64()),
+        (Some(1), Some(1000))
+    );
+    assert_eq!(frames[0]["hex"].as_str(), Some(hex.as_str()));
+    assert_eq!(frames[0]["lost"].as_u64(), Some(0));
+    assert_eq!(
+        (frames[1]["len"].as_u64(), frames[1]["text"].as_str()),
+        (Some(11), Some("hello\nworld"))
+    );
+    assert_eq!(frames[1]["name"], n);
+}
+
+#[test]
+fn frames_larger_than_the_maximum_fail_and_publish_nothing_of_themselves() {
+    let _gc = no_gc();
+    let name = Name::new("toobig");
+    let n = name.as_str();
+    // Files: all checked before anything happens, even the files before the big one.
+    let (small, big) = (TempFile::new("s", b"ok"), TempFile::new("b", &[7; 17]));
+    let files = ["-f", small.path(), "-f", big.path()];
+    let create = ["pub", n, "--create", "--max-frame", "16"];
+    shmkit(&[&create[..], &files].concat())
+        .fails(1)
+        .stderr_has("more than the stream's largest frame of 16 B; nothing was published");
+    assert!(!name.exists(), "not even the stream was created");
+    // An existing stream's own maximum counts.
+    shmkit(&[&create[..], &["-q"]].concat()).ok();
+    shmkit(&[&["pub", n][..], &files].concat())
+        .fails(1)
+        .stderr_has("nothing was published");
+    // A line: the lines before it are published, the long one is not, not even in part.
+    shmkit_with_input(&["pub", n], b"short\n0123456789abcdefg\nafter\n")
+        .fails(1)
+        .stderr_has("line 2 is longer than the stream's largest frame of 16 B");
+    let all = shmkit(&["sub", n, "--from", "oldest", "--timeout", "200ms", "--json"]);
+    let frames: Vec<&str> = all.ok().stdout.lines().collect();
+    assert_eq!(frames.len(), 1, "{all:#?}");
+    assert!(frames[0].contains("\"text\":\"short\""), "{all:#?}");
+}
+
+#[test]
+fn pub_without_create_needs_an_existing_stream() {
+    let name = Name::new("nopub");
+    shmkit(&["pub", name.as_str()])
+        .fails(1)
+        .stderr_has("no such segment")
+        .stderr_has("--create");
+    assert!(!name.exists());
+    let usage = shmkit(&["pub", name.as_str(), "--max-frame", "1K"]);
+    assert_eq!(
+        usage.code,
+        Some(2),
+        "--max-frame needs --create: {usage:#?}"
+    );
+}
+
+#[test]
+fn a_second_publisher_is_refused_naming_the_first() {
+    let _gc = no_gc();
+    let name = Name::new("twopub");
+    let n = name.as_str();
+    // The first publisher runs as long as its stdin stays open.
+    let mut first = command(&["pub", n, "--create", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    let deadline = Instant::now() + WATCHDOG;
+    while !Segment::info(n).is_ok_and(|i| i.lock_owner == Some(pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "the first publisher never started"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    shmkit(&["pub", n])
+        .fails(1)
+        .stderr_has(&format!("process {pid} publishes to it"))
+        .stderr_has("--wait");
+    shmkit(&["pub", n, "--wait", "100ms"])
+        .fails(1)
+        .stderr_has(&format!("process {pid} publishes to it"));
+    drop(first.stdin.take());
+    assert_eq!(wait(&mut first, &["pub"]), Some(0));
+    // Once it has gone, the next one takes over.
+    shmkit_with_input(&["pub", n], b"next\n")
+        .ok()
+        .stdout_has("the last #1");
+}
+
+#[test]
+fn sub_timeouts_end_it_with_or_without_a_count() {
+    let _gc = no_gc();
+    let name = Name::new("subt");
+    let n = name.as_str();
+    shmkit(&["pub", n, "--create", "-q"]).ok();
+    let t0 = Instant::now();
+    shmkit(&["sub", n, "--count", "2", "--timeout", "300ms"])
+        .fails(1)
+        .stderr_has("timed out after 300.0 ms with 0 of 2 frames");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    shmkit(&["sub", n, "--timeout", "100ms"]).ok();
+    shmkit(&["sub", "cli-no-such-stream"])
+        .fails(1)
+        .stderr_has("no such segment");
+}
+
+#[test]
+fn sub_ends_cleanly_on_ctrl_c() {
+    let _gc = no_gc();
+    let name = Name::new("subint");
+    let n = name.as_str();
+    shmkit(&["pub", n, "--create", "-q"]).ok();
+    let sub = start(&["sub", n]);
+    wait_for_sleeper(&name);
+    let sent = Command::new("kill")
+        .args(["-INT", &sub.child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !sent {
+        eprintln!("SKIPPED sub_ends_cleanly_on_ctrl_c: no `kill` command here");
+        return;
+    }
+    let (code, _, stderr) = sub.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn pub_and_sub_help_teach_with_examples() {
+    for sub in ["pub", "sub"] {
+        shmkit(&["help", sub])
+            .ok()
+            .stdout_has("Examples:")
+            .stdout_has(&format!("shmkit {sub} "));
+    }
+}

@@ -168,6 +168,18 @@ pub(crate) fn read(
     ctl: &CellCtl,
     slots: &impl Slots,
     capacity: u64,
+    copy: impl FnMut(usize, usize),
+) -> Result<(u64, u64), String> {
+    read_bounded(ctl, slots, capacity, STUCK_LIMIT, copy)
+}
+
+/// [`read`], giving up as stuck after `stuck_limit` failed attempts with `latest` unchanged
+/// (fuzzing reads memory that never changes, where every retry fails alike).
+fn read_bounded(
+    ctl: &CellCtl,
+    slots: &impl Slots,
+    capacity: u64,
+    stuck_limit: u32,
     mut copy: impl FnMut(usize, usize),
 ) -> Result<(u64, u64), String> {
     let mut last = u64::MAX;
@@ -208,7 +220,7 @@ pub(crate) fn read(
         }
         if l == last {
             stuck += 1;
-            if stuck >= STUCK_LIMIT {
+            if stuck >= stuck_limit {
                 return Err("the latest value's slot stays mid-write".to_string());
             }
         } else {
@@ -915,6 +927,73 @@ mod handle {
         pub fn as_cell(&self) -> &Cell {
             &self.cell
         }
+    }
+
+    /// Runs a reader over `bytes` taken as a cell's control block, slot headers and values, as
+    /// the `cell_read` fuzz target does: whatever the bytes, it must end without panicking or
+    /// reading outside the slots. Returns the sequence number and the bytes of the value it
+    /// read, or `None` where a real reader reports [`ErrorKind::Corrupt`].
+    ///
+    /// The bytes, little-endian, zero-padded when short: `latest` (8), the capacity (8, taken
+    /// modulo 1025), the slot count (8, taken as 1 + n modulo [`MAX_SLOTS`]), then each slot's
+    /// `version`, `seq` and `len` (8 each), then each slot's `capacity` bytes of value.
+    #[doc(hidden)]
+    pub fn fuzz_read(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
+        struct Heap(Vec<SlotHdr>);
+        impl Slots for Heap {
+            fn count(&self) -> usize {
+                self.0.len()
+            }
+            fn hdr(&self, i: usize) -> &SlotHdr {
+                &self.0[i]
+            }
+        }
+        let word = |o: usize| {
+            let mut w = [0u8; 8];
+            let b = bytes.get(o..).unwrap_or_default();
+            let n = b.len().min(8);
+            w[..n].copy_from_slice(&b[..n]);
+            u64::from_le_bytes(w)
+        };
+        let capacity = (word(8) % 1025) as usize;
+        let count = 1 + (word(16) % u64::from(MAX_SLOTS)) as usize;
+        let slots = Heap(
+            (0..count)
+                .map(|i| {
+                    let o = 24 + i * SLOT_HDR;
+                    SlotHdr {
+                        version: AtomicU64::new(word(o)),
+                        seq: AtomicU64::new(word(o + 8)),
+                        len: AtomicU64::new(word(o + 16)),
+                    }
+                })
+                .collect(),
+        );
+        let mut values = vec![0u8; count * capacity];
+        let given = bytes.get(24 + count * SLOT_HDR..).unwrap_or_default();
+        let n = given.len().min(values.len());
+        values[..n].copy_from_slice(&given[..n]);
+        let ctl = CellCtl {
+            latest: AtomicU64::new(word(0)),
+            capacity: AtomicU64::new(capacity as u64),
+            stride: AtomicU64::new(capacity as u64),
+            slots: AtomicU32::new(count as u32),
+            type_size: AtomicU32::new(0),
+        };
+        let mut value = Vec::new();
+        // Memory that never changes fails every retry alike: give up on a stuck slot early.
+        let res = read_bounded(&ctl, &slots, capacity as u64, 16, |i, len| {
+            // What `read` promises the real copy: an existing slot, at most `capacity` bytes.
+            assert!(
+                i < count && len <= capacity,
+                "a copy of {len} bytes from slot {i}"
+            );
+            value.clear();
+            value.extend_from_slice(&values[i * capacity..i * capacity + len]);
+        });
+        let (seq, len) = res.ok()?;
+        assert_eq!(value.len() as u64, len, "the value read is the one copied");
+        Some((seq, value))
     }
 }
 

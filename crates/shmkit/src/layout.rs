@@ -271,6 +271,40 @@ pub(crate) fn validate(f: &Fields, actual_len: u64) -> Result<Geometry, Problem>
     })
 }
 
+/// Takes `bytes` as the start of a segment and validates them as a header, against a segment
+/// length taken from the bytes themselves (bytes 64..72, the first after the header fields; or
+/// their count if there are fewer), as the `header_validate` fuzz target does. Whatever the
+/// bytes, it must not panic, and a header it accepts must describe a geometry that fits the
+/// segment (checked here with `assert!`, so a fuzzer finds a lie that `validate` lets through).
+/// Returns whether the header was accepted.
+#[doc(hidden)]
+pub fn fuzz_validate_header(bytes: &[u8]) -> bool {
+    let actual = match bytes.get(64..72) {
+        Some(b) => b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x)),
+        None => bytes.len() as u64,
+    };
+    let orphan = is_orphan(bytes);
+    let shmkit = is_shmkit(bytes);
+    assert!(!orphan || shmkit, "an orphan must be a shmkit segment");
+    let Some(f) = Fields::from_bytes(bytes) else {
+        assert!(!shmkit, "a shmkit header needs 64 bytes");
+        return false;
+    };
+    match validate(&f, actual) {
+        Ok(g) => {
+            assert!(shmkit && Kind::from_code(f.kind) == Some(g.kind));
+            assert!(g.data_offset >= HEADER_LEN && g.data_offset % 64 == 0);
+            assert!(g.data_offset <= g.total_len && g.data_len <= g.total_len - g.data_offset);
+            assert_eq!(g.total_len as u64, actual);
+            true
+        }
+        Err(problem) => {
+            assert!(!problem.describe().is_empty());
+            false
+        }
+    }
+}
+
 /// Whether the first bytes of a segment that nobody holds show the orphan of crashed users: a
 /// `LastClose` shmkit segment (which a clean last close would have removed), or one whose
 /// creator died before finishing it.

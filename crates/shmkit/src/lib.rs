@@ -99,6 +99,17 @@ pub use segment::{
 };
 pub use sys::Holders;
 
+/// The entry points of the fuzz targets in `fuzz/` (and of the tests that run them over fixed
+/// inputs): each takes arbitrary bytes as a segment's contents and must never panic. Not a
+/// stable API.
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod fuzz_support {
+    pub use crate::cell::fuzz_read;
+    pub use crate::layout::fuzz_validate_header;
+    pub use crate::stream::fuzz_receive;
+}
+
 /// The operating system's bare primitives, for benchmarks that compare shmkit with the physical
 /// limits of this machine (`shmkit bench`, `cargo bench`). Not a stable API.
 #[doc(hidden)]

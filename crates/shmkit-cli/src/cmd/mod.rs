@@ -17,8 +17,10 @@ pub mod gc;
 pub mod info;
 pub mod lock;
 pub mod ls;
+pub mod publish;
 pub mod read;
 pub mod rm;
+pub mod sub;
 pub mod watch;
 pub mod write;
 
@@ -34,6 +36,9 @@ pub enum Command {
     Write(write::Args),
     Read(read::Args),
     Watch(watch::Args),
+    #[command(name = "pub")]
+    Pub(publish::Args),
+    Sub(sub::Args),
     #[command(visible_alias = "list")]
     Ls(ls::Args),
     Info(info::Args),
@@ -60,6 +65,8 @@ impl Command {
             Command::Write(args) => write::run(args, out),
             Command::Read(args) => read::run(args, out),
             Command::Watch(args) => watch::run(args, out),
+            Command::Pub(args) => publish::run(args, out),
+            Command::Sub(args) => sub::run(args, out),
             Command::Ls(args) => ls::run(args, out),
             Command::Info(args) => info::run(args, out),
             Command::Rm(args) => rm::run(args, out),

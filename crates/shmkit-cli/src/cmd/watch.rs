@@ -14,7 +14,7 @@ use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
 /// How often a wait looks up from its sleep to see whether Ctrl-C was pressed.
-const INTERRUPT_CHECK: Duration = Duration::from_millis(200);
+pub const INTERRUPT_CHECK: Duration = Duration::from_millis(200);
 
 /// Print a cell's value, then each new one as it appears
 ///

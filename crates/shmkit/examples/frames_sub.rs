@@ -1,0 +1,185 @@
+//! Receives the video-like frames of `frames_pub` and checks every one of them, in place.
+//!
+//! ```text
+//! cargo run --release --example frames_pub -- cam0 --fps 30 --seconds 60
+//! cargo run --release --example frames_sub -- cam0        # in another terminal
+//! ```
+//!
+//! Options: `--seconds N` (default: until the publisher stops, i.e. no frame for 3 s).
+//!
+//! Once a second it prints the frame rate, the frames lost (overwritten by the publisher
+//! before this subscriber read them: only with the `Overwrite` policy, when it falls more than
+//! the ring behind) and the corrupt frames (a wrong length or checksum), then a summary at the
+//! end. Corrupt frames must never appear: the exit status is 1 if one does.
+//!
+//! Frames are checked where they lie in the ring, through [`Subscriber::recv_with`]: no copy.
+//! If the publisher overwrites a frame while it is being checked, the library discards that
+//! verdict and hands over the next frame still intact — a torn frame is never reported as a
+//! received one. Started before the publisher, it waits for the stream to appear.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use shmkit::ErrorKind;
+use shmkit::stream::{StreamOptions, Subscriber};
+
+/// 1920 x 1080 pixels of 4 bytes (RGBA).
+const FRAME_LEN: usize = 1920 * 1080 * 4;
+/// Counter and checksum come first.
+const HEAD: usize = 16;
+/// No frame for this long: the publisher has stopped.
+const IDLE_END: Duration = Duration::from_secs(3);
+
+/// The pattern word `i` of frame `counter` (the same in `frames_pub.rs`).
+fn pattern(counter: u64, i: usize) -> u64 {
+    counter
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(i as u64)
+}
+
+/// One step of the checksum: FNV-1a over 64-bit words (the same in `frames_pub.rs`).
+fn mix(h: u64, word: u64) -> u64 {
+    (h ^ word).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+const CHECKSUM_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Whether `frame` is whole: the right length, and a checksum that matches its contents.
+fn check(frame: &[u8]) -> bool {
+    if frame.len() != FRAME_LEN {
+        return false;
+    }
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let counter = word(&frame[..8]);
+    let want = word(&frame[8..HEAD]);
+    let body = &frame[HEAD..];
+    let sum = body.chunks_exact(8).map(word).fold(CHECKSUM_SEED, mix);
+    // The first word also ties the contents to the counter in the header.
+    sum == want && word(&body[..8]) == pattern(counter, 0)
+}
+
+fn main() -> ExitCode {
+    let mut name = "frames".to_string();
+    let mut seconds = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => match it.next().and_then(|v| v.parse::<f64>().ok()) {
+                Some(s) if s.is_finite() && s > 0.0 => seconds = Some(Duration::from_secs_f64(s)),
+                _ => return usage("--seconds needs a positive number"),
+            },
+            "-h" | "--help" => return usage("usage: frames_sub [NAME] [--seconds N]"),
+            _ if !a.starts_with('-') => name = a,
+            _ => return usage(&format!("unknown option {a}; try --help")),
+        }
+    }
+    match run(&name, seconds) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("frames_sub: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("frames_sub: {msg}");
+    ExitCode::from(2)
+}
+
+/// Opens the stream, waiting for its publisher to create it.
+fn subscribe(name: &str) -> shmkit::Result<Subscriber> {
+    let mut said = false;
+    loop {
+        match StreamOptions::new().subscribe(name) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if !said {
+                    println!("frames_sub: waiting for {name:?} (start frames_pub)");
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Counts of a period of time, or of the whole run.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    received: u64,
+    lost: u64,
+    corrupt: u64,
+}
+
+impl Counts {
+    fn add(&mut self, lost: u64, whole: bool) {
+        self.received += 1;
+        self.lost += lost;
+        self.corrupt += u64::from(!whole);
+    }
+}
+
+/// Receives and checks frames until the time is up or the publisher stops; returns the number
+/// of corrupt frames.
+fn run(name: &str, seconds: Option<Duration>) -> shmkit::Result<u64> {
+    let mut sub = subscribe(name)?;
+    println!(
+        "frames_sub: checking the frames of {name:?} (policy {}, frames up to {} bytes)",
+        sub.policy().as_str(),
+        sub.max_frame()
+    );
+    let start = Instant::now();
+    let (mut total, mut second) = (Counts::default(), Counts::default());
+    let (mut first, mut last_frame, mut report) = (None, start, start);
+    loop {
+        let now = Instant::now();
+        if seconds.is_some_and(|s| now - start >= s) {
+            break;
+        }
+        if first.is_some() && now - last_frame >= IDLE_END {
+            println!(
+                "frames_sub: no frame for {} s: the publisher stopped",
+                IDLE_END.as_secs()
+            );
+            break;
+        }
+        match sub.recv_with(Duration::from_millis(200), check) {
+            Ok((whole, got)) => {
+                last_frame = Instant::now();
+                first.get_or_insert(last_frame);
+                total.add(got.lost, whole);
+                second.add(got.lost, whole);
+                if !whole {
+                    eprintln!("frames_sub: frame #{} is corrupt", got.seq);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Timeout => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        if now >= report + Duration::from_secs(1) && first.is_some() {
+            println!(
+                "frames_sub: {:6.1} fps, {} lost, {} corrupt",
+                second.received as f64 / (now - report).as_secs_f64(),
+                second.lost,
+                second.corrupt
+            );
+            (report, second) = (now, Counts::default());
+        } else if first.is_none() {
+            report = now;
+        }
+    }
+    let secs = first.map_or(0.0, |f| (last_frame - f).as_secs_f64());
+    let fps = if secs > 0.0 {
+        (total.received - 1) as f64 / secs
+    } else {
+        0.0
+    };
+    println!(
+        "frames_sub: done: {} frames received ({fps:.1} fps), {} lost, {} corrupt",
+        total.received, total.lost, total.corrupt
+    );
+    Ok(total.corrupt)
+}
