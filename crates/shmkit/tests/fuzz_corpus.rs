@@ -432,7 +432,6 @@ fn cell_read_survives_random_bytes() {
 /// positions a hostile process set just below 2^64, that overflows: a panic with overflow
 /// checks, and without them the position wraps to 0, jumps back to `oldest` and loops forever.
 #[test]
-#[ignore = "stream.rs: position + frame size overflows near 2^64 (reported, to be fixed there)"]
 fn stream_receive_positions_near_the_end_of_u64() {
     // A ring's worth of frames just below 2^64: a padding frame at offset 0 of the last lap.
     let top = u64::MAX - (RING as u64 - 1);
@@ -452,7 +451,6 @@ fn stream_receive_positions_near_the_end_of_u64() {
 /// the next expected sequence number as `seq + 1` from a frame header's `seq`, which overflows
 /// (a panic with overflow checks) when another process wrote `u64::MAX` there.
 #[test]
-#[ignore = "stream.rs: seq + 1 overflows for a header seq of u64::MAX (reported, to be fixed there)"]
 fn stream_receive_the_largest_sequence_number() {
     let pos = Pos { tail: 64, ..THREE };
     assert_eq!(fuzz_receive(&stream(pos, &[data(0, 10, u64::MAX)])), 1);
