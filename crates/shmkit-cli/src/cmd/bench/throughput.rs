@@ -1,17 +1,19 @@
 //! Throughput between two real processes: frames of 64 KiB, 1 MiB and 8 MiB from a writer to a
-//! reader that checksums every byte it receives (and the checksums are checked).
+//! reader that checksums every byte it receives (and the checksums are checked). The writer
+//! makes every frame anew (a pattern fill, as a camera or renderer would), in its own buffer
+//! before handing it over — or, zero-copy, straight into the stream's ring.
 //!
 //! | pipeline | the writer | the reader |
 //! | --- | --- | --- |
-//! | `stream` | `send` copies a prepared frame into the ring (one copy) | checksums it in the ring (`recv_with`) |
+//! | `stream` | `send` copies the frame into the ring (one copy) | checksums it in the ring (`recv_with`) |
 //! | `stream-zero-copy` | fills a `loan` in the ring in place (no copy) | the same |
 //! | `stream-handoff` | commits a `loan` without writing it | takes the frame without reading it: the cost of the hand-off alone, which must not grow with the frame |
 //! | `cell` | `publish` copies it in, then waits for the reader's ack | `read_into` copies it out, checksums |
 //! | `plain-ring` | copies into fixed slots of a raw segment, no framing, spinning (the limit of one copy through shared memory) | checksums in place |
 //! | `unix-socket`, `pipe` | `write_all` | `read_exact` into a buffer, checksums |
 //!
-//! The shmkit stream is `Block` (no frame lost), its ring holds three frames (as the plain ring
-//! holds four: both stay in the cache alike), and its reader spins 100 µs before it sleeps.
+//! The shmkit stream is `Block` (no frame lost), its ring holds at least four frames up to
+//! 32 MiB (see `ring_for`), and its reader spins 100 µs before it sleeps.
 //! Each case runs batches of about 64 MiB; a batch ends when the reader reports its checksum.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -102,6 +104,17 @@ fn per_batch(p: Pipeline, size: usize) -> usize {
     }
 }
 
+/// The stream's ring: room for four frames (as the plain ring has four slots), unless that
+/// passes 32 MiB — a ring that leaves the cache is slower than one that stays — then two.
+fn ring_for(size: usize) -> usize {
+    let frame = shmkit::stream::frame_size(size);
+    if 4 * frame <= 32 << 20 {
+        4 * frame
+    } else {
+        2 * frame
+    }
+}
+
 /// The writer's end.
 enum End {
     Stream(shmkit::stream::Publisher),
@@ -123,7 +136,7 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
         Pipeline::Stream | Pipeline::StreamZeroCopy | Pipeline::StreamHandoff => Some(End::Stream(
             StreamOptions::new()
                 .max_frame(size)
-                .ring(2 * shmkit::stream::frame_size(size))
+                .ring(ring_for(size))
                 .policy(Policy::Block)
                 .spin(SPIN)
                 .create(base.as_str())?,
@@ -164,7 +177,6 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
         (None, None) => End::Pipe(peer.child.stdin.take().expect("piped stdin")),
     };
     let mut frame = vec![0u8; size];
-    let frame_sum = fill(&mut frame, 1);
     let mut samples = Vec::with_capacity(batches);
     let mut seed = 0u64;
     for _ in 0..=batches {
@@ -172,7 +184,7 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
         let mut want = 0u64;
         for _ in 0..n {
             seed += 1;
-            want = want.wrapping_add(send(&mut end, p, &frame, frame_sum, seed)?);
+            want = want.wrapping_add(send(&mut end, p, &mut frame, seed)?);
         }
         let got = peer.batch_done(p)?;
         let dt = t0.elapsed();
@@ -191,30 +203,32 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
     Ok(samples)
 }
 
-/// Sends one frame; returns the checksum the reader must compute for it.
-fn send(end: &mut End, p: Pipeline, frame: &[u8], frame_sum: u64, seed: u64) -> Result<u64> {
+/// Makes frame number `seed` and sends it; returns the checksum the reader must compute for it.
+fn send(end: &mut End, p: Pipeline, frame: &mut [u8], seed: u64) -> Result<u64> {
     let i = seed - 1;
-    match end {
-        End::Stream(publisher) => match p {
+    if let End::Stream(publisher) = end {
+        match p {
             Pipeline::StreamZeroCopy => {
                 let mut loan = publisher.loan(frame.len())?;
                 let sum = fill(&mut loan, seed);
                 loan.commit();
-                Ok(sum)
+                return Ok(sum);
             }
             Pipeline::StreamHandoff => {
                 publisher.loan(frame.len())?.commit();
-                Ok(frame.len() as u64)
+                return Ok(frame.len() as u64);
             }
-            _ => {
-                publisher.send(frame)?;
-                Ok(frame_sum)
-            }
-        },
+            _ => {}
+        }
+    }
+    let sum = fill(frame, seed);
+    match end {
+        End::Stream(publisher) => {
+            publisher.send(frame)?;
+        }
         End::Cell { data, ack } => {
             let seq = data.publish(frame)?;
             ack.wait_newer(seq - 1, Some(PATIENCE))?;
-            Ok(frame_sum)
         }
         End::Ring(seg) => {
             let (head, tail) = (word(seg, 0), word(seg, 64));
@@ -222,17 +236,11 @@ fn send(end: &mut End, p: Pipeline, frame: &[u8], frame_sum: u64, seed: u64) -> 
             spin_until(|| i.wrapping_sub(tail.load(Ordering::Acquire)) < RING_SLOTS as u32)?;
             seg.write(RING_DATA + (i as usize % RING_SLOTS) * frame.len(), frame)?;
             head.store(i + 1, Ordering::Release);
-            Ok(frame_sum)
         }
-        End::Socket(s) => {
-            s.write_all(frame)?;
-            Ok(frame_sum)
-        }
-        End::Pipe(w) => {
-            w.write_all(frame)?;
-            Ok(frame_sum)
-        }
+        End::Socket(s) => s.write_all(frame)?,
+        End::Pipe(w) => w.write_all(frame)?,
     }
+    Ok(sum)
 }
 
 /// Spins (yielding now and then) until `ready()`; an error after `PATIENCE`.
