@@ -86,8 +86,8 @@ pub use lock::LockGuard;
 pub use name::{IntoName, MAX_NAME_LEN, SegmentName};
 #[cfg(not(loom))]
 pub use segment::{
-    Access, DEFAULT_MODE, Lifetime, Segment, SegmentInfo, SegmentKind, SegmentOptions, State,
-    human_bytes,
+    Access, DEFAULT_MODE, Lifetime, Namespace, Segment, SegmentInfo, SegmentKind, SegmentOptions,
+    State, human_bytes,
 };
 pub use sys::Holders;
 
@@ -108,4 +108,19 @@ pub mod bench_support {
     pub fn futex_wake(word: &AtomicU32, count: u32) {
         crate::sys::futex_wake(word, count)
     }
+}
+
+/// What the tests need to know about the platform they run on, so that they decide at run time
+/// (the platform `cfg`s stay in `sys`). Not a stable API.
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod test_support {
+    /// The backend in use: `linux`, `windows`, `macos` or `unsupported`.
+    pub const BACKEND: &str = crate::sys::BACKEND;
+
+    /// Whether a segment can outlive its handles ([`Lifetime::Persistent`](crate::Lifetime)).
+    pub const PERSISTENT: bool = crate::sys::PERSISTENT_UNSUPPORTED.is_none();
+
+    /// The directory whose files are the segments (`/dev/shm` on Linux), if there is one.
+    pub const SHM_FILES: Option<&str> = crate::sys::SHM_FILES;
 }

@@ -1,0 +1,120 @@
+//! Fallback backend for platforms shmkit does not support yet: everything compiles, every call
+//! fails with `Unsupported` (memmap2's `stub.rs` idea).
+
+use std::io;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use super::{RawEntry, Reclaimed, Want};
+
+/// Where segments live (none here).
+pub(crate) const SHM_DIR: &str = "(unsupported platform)";
+
+/// Temporary-name prefix (unused here).
+pub(crate) const TEMP_PREFIX: &str = ".shmkit-new-";
+
+/// The backend's name, for tests that must know which promises apply (`test_support`).
+pub(crate) const BACKEND: &str = "unsupported";
+
+/// Nothing is supported, persistence included (creation fails anyway).
+pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
+
+/// No directory of segments.
+pub(crate) const SHM_FILES: Option<&str> = None;
+
+/// One namespace: the name itself.
+pub(crate) fn native_name(name: &str, _global: bool) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Borrowed(name)
+}
+
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "shmkit has no backend for this platform",
+    )
+}
+
+/// Never constructed on this platform.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    never: std::convert::Infallible,
+}
+
+impl Mapping {
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        match self.never {}
+    }
+    pub(crate) fn len(&self) -> usize {
+        match self.never {}
+    }
+    pub(crate) fn writable(&self) -> bool {
+        match self.never {}
+    }
+    pub(crate) fn protect_read_only(&self, _offset: usize, _len: usize) -> io::Result<()> {
+        match self.never {}
+    }
+    pub(crate) fn close(self, _unlink_if_last: bool) {
+        match self.never {}
+    }
+}
+
+pub(crate) fn page_size() -> usize {
+    4096
+}
+
+pub(crate) fn create(
+    _name: &str,
+    _len: usize,
+    _mode: u32,
+    _init: &mut dyn FnMut(*mut u8, usize),
+    _reclaim_if: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<Mapping> {
+    Err(unsupported())
+}
+
+pub(crate) fn open(
+    _name: &str,
+    _want: Want,
+    _reclaim_if: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<Mapping> {
+    Err(unsupported())
+}
+
+pub(crate) fn remove(_name: &str) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn reclaim(_name: &str, _predicate: &dyn Fn(&[u8]) -> bool) -> io::Result<Reclaimed> {
+    Err(unsupported())
+}
+
+pub(crate) fn peek(_name: &str, _buf: &mut [u8]) -> io::Result<usize> {
+    Err(unsupported())
+}
+
+pub(crate) fn list() -> io::Result<Vec<RawEntry>> {
+    Err(unsupported())
+}
+
+pub(crate) fn stat(_name: &str) -> io::Result<Option<RawEntry>> {
+    Err(unsupported())
+}
+
+pub(crate) fn free_space() -> Option<u64> {
+    None
+}
+
+pub(crate) fn futex_wait(_word: &AtomicU32, _expected: u32, timeout: Option<Duration>) -> bool {
+    std::thread::sleep(timeout.unwrap_or(Duration::from_millis(1)));
+    true
+}
+
+pub(crate) fn futex_wake(_word: &AtomicU32, _count: u32) {}
+
+pub(crate) fn current_process() -> (u32, u32) {
+    (std::process::id(), 0)
+}
+
+pub(crate) fn process_alive(_pid: u32, _tag: u32) -> bool {
+    true
+}
