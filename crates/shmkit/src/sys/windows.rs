@@ -899,13 +899,15 @@ pub(crate) mod futex {
 
     /// The degraded wait: no kernel object to sleep on, so sleep a slice and re-check.
     fn sleep_slice(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
-        thread_local!(static SLICE: std::cell::Cell<u64> = const { std::cell::Cell::new(1) });
+        // Process-wide backoff: this is the rare degraded mode, so one shared slice is enough.
+        static SLICE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         if word.load(Ordering::SeqCst) != expected {
-            SLICE.set(1);
+            SLICE_MS.store(1, Ordering::Relaxed);
             return true;
         }
-        let slice = Duration::from_millis(SLICE.get());
-        SLICE.set((SLICE.get() * 2).min(50));
+        let ms = SLICE_MS.load(Ordering::Relaxed);
+        let slice = Duration::from_millis(ms);
+        SLICE_MS.store((ms * 2).min(50), Ordering::Relaxed);
         match timeout {
             Some(t) if t <= slice => {
                 std::thread::sleep(t);
