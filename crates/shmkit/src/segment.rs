@@ -807,6 +807,10 @@ impl Segment {
     ///
     /// # Errors
     /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], [`ErrorKind::InvalidName`].
+    ///
+    /// # Platform notes
+    /// Windows cannot remove the name of a segment that is still held (it frees it when the last
+    /// handle closes): there this fails with [`ErrorKind::Unsupported`] if the segment exists.
     pub fn remove(name: impl IntoName) -> Result<()> {
         let name = name.into_name().map_err(|e| e.during(Op::Remove))?;
         sys::remove(name.as_str()).map_err(|e| match e.kind() {
@@ -817,6 +821,14 @@ impl Segment {
 
     /// Lists every object in the system's shared-memory namespace (on Linux, `/dev/shm`):
     /// shmkit segments with their kind and state, and foreign ones.
+    ///
+    /// # Platform notes
+    /// Windows and macOS cannot enumerate shared memory. There `list` shows what shmkit itself
+    /// knows: on Windows the segments that shmkit processes of this user hold (each handle keeps
+    /// a holder file that the system deletes when it closes; `Global\` names are shown with their
+    /// prefix), on macOS the segments in shmkit's registry (`/tmp/shmkit-registry`), whose
+    /// holders are known to exist but not by process id. Objects only other programs use are
+    /// not listed there, though [`info`](Self::info) finds them by name.
     ///
     /// # Errors
     /// [`ErrorKind::Unsupported`] where the platform cannot enumerate, or the OS error reading

@@ -162,7 +162,10 @@ fn killing_every_holder_leaves_nothing_that_gc_or_open_would_keep() {
     let info = Segment::info(&name).unwrap();
     assert_eq!(info.state, State::Live);
     assert!(
-        matches!(&info.holders, shmkit::Holders::Held(p) if p.contains(&creator.pid()) && p.contains(&opener.pid())),
+        matches!(&info.holders, shmkit::Holders::Held(p)
+            if (p.contains(&creator.pid()) && p.contains(&opener.pid()))
+                // macOS knows that a segment is held, not by whom.
+                || (p.is_empty() && shmkit::test_support::BACKEND == "macos")),
         "{:?}",
         info.holders
     );
