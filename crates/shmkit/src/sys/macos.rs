@@ -33,12 +33,17 @@
 //!
 //! # Creation never exposes a half-built segment
 //!
-//! `shm_open(O_CREAT | O_EXCL)` makes the object visible under its name at once. Two things make
-//! that harmless: the creator holds the registry lock from *before* the object exists, so `gc`
-//! and orphan checks see it held; and the header's version word stays 0 until the creator's
-//! `init` has run, so shmkit openers wait (bounded) for it. A creator that dies halfway leaves
-//! an unheld object with version 0, which is an orphan (`is_orphan`) and is reclaimed by the
-//! next create, open or `gc`.
+//! `shm_open(O_CREAT | O_EXCL)` makes the object visible under its name at once — empty (size 0)
+//! until `ftruncate`, then zeros until `init` has written the header. Three things make that
+//! harmless: the creator holds the registry lock from *before* the object exists, so `gc` and
+//! orphan checks see it held; it also holds an exclusive `flock` on an *init file*
+//! (`/tmp/shmkit-registry/.init-NAME`; portable names cannot start with `.`, so it is never a
+//! segment's) from before `shm_open` until `init` has run, and `open` waits (bounded) while that
+//! lock is held before it looks at the object; and the header's version word stays 0 until
+//! `init` is done, which shmkit openers also wait for. (Running the whole suite through this
+//! backend on Linux, `.ci/macos-on-linux.sh`, showed the first two are needed: openers saw size 0
+//! and all-zero headers.) A creator that dies halfway leaves an unheld object, which is an
+//! orphan (`is_orphan`, version 0) and is reclaimed by the next create, open or `gc`.
 //!
 //! # Reservation: what macOS cannot promise
 //!
@@ -62,6 +67,9 @@
 //! macOS cannot say which processes hold a `flock`. `list` asks `fcntl(F_GETLK)` whether any
 //! lock is held — it does not disturb holders, unlike probing with `LOCK_EX` — and reports
 //! `Holders::Held` with no ids, or `Nobody`.
+
+// Some imports serve only the macOS-only wait and process code (absent from the Linux test build).
+#![cfg_attr(not(target_vendor = "apple"), allow(unused_imports))]
 
 use std::ffi::{CString, c_void};
 use std::fs;
@@ -191,7 +199,12 @@ fn lock_registry(name: &str, create: Option<u32>, how: Lock) -> io::Result<Optio
                     let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode as _));
                     fd
                 }
-                Err(Errno::EXIST) => rustix::fs::openat(CWD, &*path, base, Mode::empty())?,
+                Err(Errno::EXIST) => match rustix::fs::openat(CWD, &*path, base, Mode::empty()) {
+                    Ok(fd) => fd,
+                    // Removed between the two calls: the caller retries.
+                    Err(Errno::NOENT) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                },
                 Err(e) => return Err(e.into()),
             }
         }
@@ -224,6 +237,78 @@ fn lock_registry(name: &str, create: Option<u32>, how: Lock) -> io::Result<Optio
         return Ok(None); // removed and perhaps recreated meanwhile
     }
     Ok(Some((hold, exclusive)))
+}
+
+/// The exclusive lock on a segment's init file, held by its creator while it builds it; the file
+/// is removed when the guard drops.
+struct InitGuard {
+    /// Holds the lock; closed (releasing it) after the file is unlinked.
+    _fd: OwnedFd,
+    path: CString,
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        let _ = rustix::fs::unlinkat(CWD, &*self.path, AtFlags::empty());
+    }
+}
+
+fn init_path(name: &str) -> CString {
+    CString::new(format!("{REGISTRY}/.init-{name}")).unwrap_or_default()
+}
+
+/// Takes the init lock of `name`. Openers hold it (shared) only for an instant; another creator
+/// holds it until it has built its segment, which we then find under the name. `None` if it
+/// stays busy for `BUSY_RETRY`.
+fn init_lock(name: &str, mode: u32) -> io::Result<Option<InitGuard>> {
+    let path = init_path(name);
+    let deadline = Instant::now() + BUSY_RETRY;
+    loop {
+        let fd = rustix::fs::openat(
+            CWD,
+            &*path,
+            OFlags::CREATE | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+            Mode::from_raw_mode(mode as _),
+        )?;
+        match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                // Still the file under that name (a finished creator unlinks its own)?
+                let mine = file_id(&rustix::fs::fstat(&fd)?);
+                let now = rustix::fs::statat(CWD, &*path, AtFlags::SYMLINK_NOFOLLOW);
+                if now.is_ok_and(|st| file_id(&st) == mine) {
+                    return Ok(Some(InitGuard { _fd: fd, path }));
+                }
+            }
+            Err(Errno::WOULDBLOCK) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// Waits (bounded) while a creator holds the init lock of `name`: until then the object may be
+/// empty or half-written. Call it only after finding the object.
+fn wait_init(name: &str, deadline: Instant) {
+    loop {
+        let Ok(fd) = rustix::fs::openat(
+            CWD,
+            &*init_path(name),
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+            Mode::empty(),
+        ) else {
+            return; // no init file: nobody is building it
+        };
+        match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
+            Err(Errno::WOULDBLOCK) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            // Free (a finished or dead creator's file), or we gave up: look at the object.
+            _ => return,
+        }
+    }
 }
 
 /// Removes the object and its registry file; the caller holds the exclusive lock.
@@ -360,6 +445,7 @@ pub(crate) fn create(
             busy_wait(deadline)?;
             continue;
         };
+        let building = init_lock(name, mode)?;
         let fd = match rustix::shm::open(
             &*shm_name(name),
             rustix::shm::OFlags::CREATE | rustix::shm::OFlags::EXCL | rustix::shm::OFlags::RDWR,
@@ -367,6 +453,7 @@ pub(crate) fn create(
         ) {
             Ok(fd) => fd,
             Err(Errno::EXIST) => {
+                drop(building);
                 drop(hold); // let `reclaim` take the exclusive lock
                 match reclaim(name, reclaim_if)? {
                     Reclaimed::Removed | Reclaimed::Gone => continue,
@@ -397,6 +484,7 @@ pub(crate) fn create(
             }
         };
         init(ptr.as_ptr(), len);
+        drop(building); // openers may look now
         return Ok(Mapping {
             ptr,
             len,
@@ -485,6 +573,9 @@ pub(crate) fn open(
             }
             Err(e) => return Err(e),
         };
+        // Its creator may still be building it. (Only now: the creator took the init lock before
+        // the object existed, so if it is still building, the lock is held now.)
+        wait_init(name, Instant::now() + BUSY_RETRY);
         if alone {
             let mut head = [0u8; 256];
             let n = head_of(&fd, &mut head)?;
@@ -580,6 +671,9 @@ pub(crate) fn list() -> io::Result<Vec<RawEntry>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
+        if name.starts_with('.') {
+            continue; // an init file
+        }
         match stat(&name) {
             Ok(Some(e)) => out.push(e),
             Ok(None) => {}
@@ -619,6 +713,7 @@ pub(crate) fn stat(name: &str) -> io::Result<Option<RawEntry>> {
 }
 
 /// Whether anyone holds the registry file, asked without disturbing them (`F_GETLK`).
+#[cfg(target_vendor = "apple")]
 fn holders_of(name: &str) -> Holders {
     let Ok(fd) = rustix::fs::openat(
         CWD,
@@ -643,12 +738,42 @@ fn holders_of(name: &str) -> Holders {
     }
 }
 
+/// Linux (tests): `F_GETLK` does not see `flock`s there, so probe with a non-blocking exclusive
+/// lock on a descriptor of our own, released at once. (Unlike `F_GETLK` this can make a
+/// concurrent last closer believe it is not last; its segment is then reclaimed as an orphan.)
+#[cfg(not(target_vendor = "apple"))]
+fn holders_of(name: &str) -> Holders {
+    let Ok(fd) = rustix::fs::openat(
+        CWD,
+        &*reg_path(name),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) else {
+        return Holders::Nobody;
+    };
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Holders::Nobody,
+        Err(Errno::WOULDBLOCK) => Holders::Held(Vec::new()),
+        Err(_) => Holders::Unknown,
+    }
+}
+
 /// No size-limited shm filesystem to report on.
 pub(crate) fn free_space() -> Option<u64> {
     None
 }
 
+/// The Linux backend, for the wait and process calls when this backend runs on Linux (tests).
+#[cfg(not(target_vendor = "apple"))]
+#[path = "linux.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod host;
+
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) use host::{current_process, futex_wait, futex_wake, process_alive};
+
 /// The wait/wake calls this system has (see the module docs).
+#[cfg(target_vendor = "apple")]
 struct WaitCalls {
     os_wait: Option<OsWait>,
     os_wake_all: Option<OsWake>,
@@ -657,18 +782,29 @@ struct WaitCalls {
     ulock_wake: Option<UlockWake>,
 }
 
+#[cfg(target_vendor = "apple")]
 type OsWait = unsafe extern "C" fn(*mut c_void, u64, usize, u32, u32, u64) -> libc::c_int;
+#[cfg(target_vendor = "apple")]
 type OsWaitForever = unsafe extern "C" fn(*mut c_void, u64, usize, u32) -> libc::c_int;
+#[cfg(target_vendor = "apple")]
 type OsWake = unsafe extern "C" fn(*mut c_void, usize, u32) -> libc::c_int;
+#[cfg(target_vendor = "apple")]
 type UlockWait = unsafe extern "C" fn(u32, *mut c_void, u64, u32) -> libc::c_int;
+#[cfg(target_vendor = "apple")]
 type UlockWake = unsafe extern "C" fn(u32, *mut c_void, u64) -> libc::c_int;
 
+#[cfg(target_vendor = "apple")]
 const OS_SYNC_SHARED: u32 = 1; // OS_SYNC_WAIT_ON_ADDRESS_SHARED = OS_SYNC_WAKE_BY_ADDRESS_SHARED
+#[cfg(target_vendor = "apple")]
 const OS_CLOCK_MACH_ABSOLUTE_TIME: u32 = 32;
+#[cfg(target_vendor = "apple")]
 const UL_COMPARE_AND_WAIT_SHARED: u32 = 3;
+#[cfg(target_vendor = "apple")]
 const ULF_WAKE_ALL: u32 = 0x100;
+#[cfg(target_vendor = "apple")]
 const ULF_NO_ERRNO: u32 = 0x0100_0000;
 
+#[cfg(target_vendor = "apple")]
 fn wait_calls() -> &'static WaitCalls {
     static CALLS: OnceLock<WaitCalls> = OnceLock::new();
     CALLS.get_or_init(|| {
@@ -697,6 +833,7 @@ fn wait_calls() -> &'static WaitCalls {
     })
 }
 
+#[cfg(target_vendor = "apple")]
 fn os_wait_forever() -> Option<OsWaitForever> {
     static F: OnceLock<Option<usize>> = OnceLock::new();
     let p = (*F.get_or_init(|| {
@@ -708,10 +845,12 @@ fn os_wait_forever() -> Option<OsWaitForever> {
     Some(unsafe { std::mem::transmute::<usize, OsWaitForever>(p) })
 }
 
+#[cfg(target_vendor = "apple")]
 fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+#[cfg(target_vendor = "apple")]
 /// Waits while `*word == expected`, at most `timeout`. Returns `false` on timeout; `true` when
 /// woken, when the value differed, or spuriously (the caller re-checks).
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
@@ -770,6 +909,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
     sleep_slice(word, expected, timeout)
 }
 
+#[cfg(target_vendor = "apple")]
 /// Wakes up to `count` waiters of `word` (one, or all).
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
     let calls = wait_calls();
@@ -785,6 +925,7 @@ pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
     }
 }
 
+#[cfg(target_vendor = "apple")]
 /// The degraded wait: no wait call at all, so sleep a slice and re-check.
 fn sleep_slice(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
     use std::sync::atomic::Ordering;
@@ -809,6 +950,7 @@ fn sleep_slice(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bo
     }
 }
 
+#[cfg(target_vendor = "apple")]
 /// What `proc_pidinfo` says about a process: `None` if it does not exist (or may not be seen).
 fn bsd_info(pid: u32) -> Result<libc::proc_bsdinfo, i32> {
     let pid = i32::try_from(pid).map_err(|_| libc::ESRCH)?;
@@ -821,6 +963,7 @@ fn bsd_info(pid: u32) -> Result<libc::proc_bsdinfo, i32> {
     if n == size { Ok(info) } else { Err(errno()) }
 }
 
+#[cfg(target_vendor = "apple")]
 fn start_tag(info: &libc::proc_bsdinfo) -> u32 {
     let ms = info
         .pbi_start_tvsec
@@ -829,6 +972,7 @@ fn start_tag(info: &libc::proc_bsdinfo) -> u32 {
     (ms as u32).max(1)
 }
 
+#[cfg(target_vendor = "apple")]
 /// This process's id and a tag that tells it apart from a later process with the same id (its
 /// start time in milliseconds, low 32 bits, never 0).
 pub(crate) fn current_process() -> (u32, u32) {
@@ -839,6 +983,7 @@ pub(crate) fn current_process() -> (u32, u32) {
     })
 }
 
+#[cfg(target_vendor = "apple")]
 /// Whether the process `pid` whose tag was `tag` (0: unknown) is still running.
 pub(crate) fn process_alive(pid: u32, tag: u32) -> bool {
     let Some(raw) = i32::try_from(pid)

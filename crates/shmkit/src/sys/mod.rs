@@ -28,9 +28,24 @@
 //! is an orphan to remove (a `LastClose` segment whose users all died) without the backend
 //! knowing the header format.
 
-#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "linux.rs")]
+// `--cfg shmkit_macos_on_linux` runs the macOS backend on Linux (`.ci/macos-on-linux.sh`): its
+// registry and lifetime logic uses only calls Linux has too, so the whole test suite checks it
+// natively; waiting and process identity then come from the Linux backend.
+#[cfg_attr(
+    all(
+        any(target_os = "linux", target_os = "android"),
+        not(shmkit_macos_on_linux)
+    ),
+    path = "linux.rs"
+)]
 #[cfg_attr(windows, path = "windows.rs")]
-#[cfg_attr(target_vendor = "apple", path = "macos.rs")]
+#[cfg_attr(
+    any(
+        target_vendor = "apple",
+        all(target_os = "linux", shmkit_macos_on_linux)
+    ),
+    path = "macos.rs"
+)]
 #[cfg_attr(
     not(any(
         target_os = "linux",

@@ -18,11 +18,15 @@
 //!
 //! # Creation
 //!
-//! `CreateFileMappingW` makes the object visible under its name at once, so an opener may map it
-//! before its creator has written the header. The portable layer handles that: the header's
-//! version word stays 0 until the creator's `init` has run, and openers wait for it (bounded).
-//! A creator that dies before finishing takes the section with it unless an opener holds it;
-//! that opener's wait times out and its close frees the section.
+//! `CreateFileMappingW` makes the object visible under its name at once, zero-filled, so an
+//! opener could map it before its creator has written the header (and see no shmkit magic: the
+//! macOS backend, which has the same problem, showed it when its suite ran on Linux). So the
+//! creator owns a named *init mutex* (`NS\shmkit#init#NAME`) from before `CreateFileMappingW`
+//! until `init` has run, and `open` waits (bounded) for that mutex before it maps the section;
+//! the header's version word, 0 until `init` is done, is the second line of defence. A creator
+//! that dies halfway abandons the mutex (the waiter gets it) and takes the section with it
+//! unless an opener holds it; that opener's wait for the version times out and its close frees
+//! the section.
 //!
 //! # Reservation
 //!
@@ -73,7 +77,7 @@ use std::time::{Duration, SystemTime};
 use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_COMMITMENT_LIMIT,
     ERROR_NO_SYSTEM_RESOURCES, ERROR_NOT_ENOUGH_MEMORY, ERROR_OUTOFMEMORY, ERROR_TIMEOUT, FILETIME,
-    GetLastError, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    GetLastError, HANDLE, INVALID_HANDLE_VALUE, WAIT_ABANDONED, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::System::Memory::{
     CreateFileMappingW, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
@@ -84,9 +88,9 @@ use windows_sys::Win32::System::SystemInformation::{
     GetSystemInfo, GlobalMemoryStatusEx, MEMORYSTATUSEX, SYSTEM_INFO,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, GetCurrentProcessId, GetProcessTimes, INFINITE, OpenEventW, OpenProcess,
-    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE, SetEvent, WaitForSingleObject,
-    WaitOnAddress, WakeByAddressAll, WakeByAddressSingle,
+    CreateEventW, CreateMutexW, GetCurrentProcessId, GetProcessTimes, INFINITE, OpenEventW,
+    OpenMutexW, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE, ReleaseMutex,
+    SetEvent, WaitForSingleObject, WaitOnAddress, WakeByAddressAll, WakeByAddressSingle,
 };
 
 use super::{Holders, RawEntry, Reclaimed, Want};
@@ -373,6 +377,56 @@ fn map_create_error(e: io::Error) -> io::Error {
     }
 }
 
+fn init_mutex_name(name: &str) -> Vec<u16> {
+    let (ns, bare) = split(name);
+    wide(&format!("{ns}\\shmkit#init#{bare}"))
+}
+
+/// The init mutex of a segment being built, owned by its creator; released on drop.
+struct InitGuard(Handle);
+
+impl InitGuard {
+    /// Creates (or opens) the mutex and acquires it. Openers hold it only for an instant; another
+    /// creator holds it until it has built its segment, which we then find under the name.
+    /// `None` if the mutex cannot be had (no right to create it, or held for seconds).
+    fn take(name: &str) -> Option<InitGuard> {
+        let w = init_mutex_name(name);
+        // SAFETY: a named mutex, not initially owned, NUL-terminated name, default security.
+        let h =
+            Handle::from_result(unsafe { CreateMutexW(std::ptr::null(), 0, w.as_ptr()) }).ok()?;
+        // SAFETY: a valid mutex handle.
+        let r = unsafe { WaitForSingleObject(h.0, 2000) };
+        (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED).then_some(InitGuard(h))
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        // SAFETY: we own this mutex (created initially owned, see `take`).
+        unsafe { ReleaseMutex(self.0.0) };
+    }
+}
+
+/// Waits (bounded) while a creator owns the init mutex of `name`. Call it only after finding the
+/// section: its creator took the mutex before creating it, so if it is still building, the
+/// mutex is owned now.
+fn wait_init(name: &str) {
+    let w = init_mutex_name(name);
+    // SAFETY: opens a named mutex for waiting; NUL-terminated name.
+    let h = unsafe {
+        OpenMutexW(0x0010_0000 /* SYNCHRONIZE */, 0, w.as_ptr())
+    };
+    let Ok(h) = Handle::from_result(h) else {
+        return; // nobody is building it
+    };
+    // SAFETY: a valid mutex handle with SYNCHRONIZE.
+    let r = unsafe { WaitForSingleObject(h.0, 2000) };
+    if r == WAIT_OBJECT_0 || r == WAIT_ABANDONED {
+        // SAFETY: the wait made us its owner.
+        unsafe { ReleaseMutex(h.0) };
+    }
+}
+
 /// Creates a section of `len` bytes, committed now, runs `init` on it, and registers it.
 pub(crate) fn create(
     name: &str,
@@ -383,6 +437,7 @@ pub(crate) fn create(
 ) -> io::Result<Mapping> {
     let object = wide(&object_name(name));
     let size = len as u64;
+    let building = InitGuard::take(name);
     // SAFETY: a pagefile-backed section (INVALID_HANDLE_VALUE) with a NUL-terminated name; the
     // default security attributes (null).
     let raw = unsafe {
@@ -404,6 +459,7 @@ pub(crate) fn create(
     }
     let view = View::map(&section, FILE_MAP_READ | FILE_MAP_WRITE, len)?;
     init(view.ptr.as_ptr(), len);
+    drop(building); // openers may look now
     let entry = futex::register(name, view.ptr.as_ptr() as usize, len);
     // A creator (which may hold the privilege to create `Global\` objects that its openers
     // lack) makes the wait table at once.
@@ -470,6 +526,8 @@ pub(crate) fn open(
             Err(e) => return Err(e),
         },
     };
+    // Its creator may still be building it.
+    wait_init(name);
     let entry = futex::register(name, view.ptr.as_ptr() as usize, len);
     Ok(Mapping {
         view,
