@@ -68,6 +68,8 @@ Run `shmkit help COMMAND` for a command's options and examples.";
 #[derive(Debug, Parser)]
 #[command(
     name = "shmkit",
+    // Not argv[0]: on Windows that is `shmkit.exe`.
+    bin_name = "shmkit",
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,

@@ -7,7 +7,8 @@
 //! * **No leaks.** By default a segment's name disappears when the last handle anywhere closes
 //!   — also when its holders crash or are killed with `kill -9` ([`Lifetime`]).
 //! * **No crash when memory runs out.** The memory is reserved when the segment is created, so
-//!   a full `/dev/shm` is an [`ErrorKind::OutOfResources`] error then, never a `SIGBUS` later.
+//!   a full `/dev/shm` is an [`ErrorKind::OutOfResources`] error then, never a `SIGBUS` later
+//!   (Linux, and Windows' commit limit; macOS has no way to reserve, see *Platforms*).
 //! * **A lock that survives its owner.** [`Segment::lock`] returns an RAII guard; if the holder
 //!   dies, the next locker gets the lock and is told ([`LockGuard::owner_died`]).
 //! * **Read-only means read-only.** The operating system's mapping enforces [`Access::ReadOnly`].
@@ -51,9 +52,14 @@
 //!
 //! # Platforms
 //!
-//! Linux is supported today. The API assumes nothing Linux-specific; everything that touches the
-//! operating system lives in one private module, and other platforms compile with a backend
-//! whose calls fail with [`ErrorKind::Unsupported`].
+//! Linux, Windows and macOS, with the same API and promises (the README's platform table says
+//! how each system keeps them). Everything that touches the operating system lives in one
+//! private module; other platforms compile with a backend whose calls fail with
+//! [`ErrorKind::Unsupported`]. Where systems really differ, the item's docs say so under
+//! *Platform notes*: Windows frees shared memory with its last handle (no
+//! [`Lifetime::Persistent`], no [`Segment::remove`] of a held name) and has two namespaces
+//! ([`Namespace`]); Windows and macOS size shared memory in whole pages; macOS cannot reserve
+//! memory at create.
 //!
 //! # What it does not do
 //!
@@ -94,8 +100,8 @@ pub use name::{
 };
 #[cfg(not(loom))]
 pub use segment::{
-    Access, DEFAULT_MODE, Lifetime, Segment, SegmentInfo, SegmentKind, SegmentOptions, State,
-    human_bytes,
+    Access, DEFAULT_MODE, Lifetime, Namespace, Segment, SegmentInfo, SegmentKind, SegmentOptions,
+    State, human_bytes,
 };
 pub use sys::Holders;
 
@@ -242,4 +248,19 @@ mod tests {
             assert_eq!(sum, super::bench_support::checksum(&buf), "len {len}");
         }
     }
+}
+
+/// What the tests need to know about the platform they run on, so that they decide at run time
+/// (the platform `cfg`s stay in `sys`). Not a stable API.
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod test_support {
+    /// The backend in use: `linux`, `windows`, `macos` or `unsupported`.
+    pub const BACKEND: &str = crate::sys::BACKEND;
+
+    /// Whether a segment can outlive its handles ([`Lifetime::Persistent`](crate::Lifetime)).
+    pub const PERSISTENT: bool = crate::sys::PERSISTENT_UNSUPPORTED.is_none();
+
+    /// The directory whose files are the segments (`/dev/shm` on Linux), if there is one.
+    pub const SHM_FILES: Option<&str> = crate::sys::SHM_FILES;
 }

@@ -33,6 +33,24 @@ pub enum Lifetime {
     Persistent,
 }
 
+/// Which namespace a segment's name lives in. Only Windows has more than one.
+///
+/// # Platform notes
+/// On Windows, [`Local`](Namespace::Local) is the session's namespace (`Local\NAME`, where an
+/// unprefixed name goes too) and [`Global`](Namespace::Global) the machine's (`Global\NAME`), shared
+/// by all sessions — services in session 0 and the programs of logged-in users. Creating a
+/// `Global` segment needs the `SeCreateGlobalPrivilege` privilege (services and administrators
+/// have it); opening one does not. Elsewhere there is one namespace and this choice changes
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Namespace {
+    /// The session's namespace (the default).
+    #[default]
+    Local,
+    /// The machine-wide namespace (Windows `Global\`).
+    Global,
+}
+
 /// The default permission bits of new segments: owner read and write only.
 pub const DEFAULT_MODE: u32 = 0o600;
 
@@ -65,6 +83,7 @@ pub struct SegmentOptions {
     lifetime: Option<Lifetime>,
     raw: bool,
     access: Access,
+    namespace: Namespace,
 }
 
 impl Default for SegmentOptions {
@@ -83,6 +102,7 @@ impl SegmentOptions {
             lifetime: None,
             raw: false,
             access: Access::ReadWrite,
+            namespace: Namespace::Local,
         }
     }
 
@@ -96,6 +116,10 @@ impl SegmentOptions {
     /// Permission bits for a new segment (default `0600`: only its owner may open it). Applied
     /// exactly, whatever the umask.
     ///
+    /// # Platform notes
+    /// Windows has no permission bits: a new segment gets its creator's default security (its
+    /// owner, `SYSTEM` and the administrators), which is what `0600` means.
+    ///
     /// # Panics
     /// If `mode` has bits outside `0o777`.
     pub fn mode(mut self, mode: u32) -> SegmentOptions {
@@ -108,6 +132,10 @@ impl SegmentOptions {
     }
 
     /// When the name goes away (default [`Lifetime::LastClose`]).
+    ///
+    /// # Platform notes
+    /// Windows frees shared memory when its last handle closes: creating a
+    /// [`Lifetime::Persistent`] segment there fails with [`ErrorKind::Unsupported`].
     ///
     /// For shmkit-format segments the creator's choice is recorded in the header and every
     /// handle honours it; `open` ignores this option. A raw segment cannot record it, so there it
@@ -123,6 +151,12 @@ impl SegmentOptions {
     /// change counter.
     pub fn raw(mut self, raw: bool) -> SegmentOptions {
         self.raw = raw;
+        self
+    }
+
+    /// The namespace of the name (default [`Namespace::Local`]; only Windows has another).
+    pub fn namespace(mut self, namespace: Namespace) -> SegmentOptions {
+        self.namespace = namespace;
         self
     }
 
@@ -333,8 +367,11 @@ impl Segment {
                 "size 0: a segment needs at least one byte".into(),
             ));
         }
+        // Where the system sizes shared memory in whole pages (Windows, macOS), segments are
+        // made that size, so that the size an opener sees is the size the header records.
+        let granule = sys::size_granule();
         let (total, geo) = match spec {
-            Spec::Raw => (data_len, None),
+            Spec::Raw => (round_up(data_len, granule), None),
             Spec::Shmkit {
                 kind,
                 control_extra,
@@ -347,7 +384,7 @@ impl Segment {
                 if reads_without_writing(opts.mode) {
                     flags |= FLAG_WAKE_ALWAYS;
                 }
-                let total = control.checked_add(data_len);
+                let total = control.checked_add(data_len).map(|t| round_up(t, granule));
                 (
                     total.unwrap_or(usize::MAX),
                     Some(Geometry {
@@ -360,6 +397,12 @@ impl Segment {
                 )
             }
         };
+        let lifetime = opts.lifetime.unwrap_or_default();
+        if let (Lifetime::Persistent, Some(why)) = (lifetime, sys::PERSISTENT_UNSUPPORTED) {
+            return Err(err(ErrorKind::Unsupported, why.into()).hint(
+                "keep a process holding it, or let the last holder free it (Lifetime::LastClose)",
+            ));
+        }
         if total > isize::MAX as usize || total as u64 > i64::MAX as u64 {
             return Err(err(
                 ErrorKind::InvalidSize,
@@ -384,7 +427,7 @@ impl Segment {
             }
         };
         let map = sys::create(
-            name.as_str(),
+            &sys::native_name(name.as_str(), opts.namespace == Namespace::Global),
             total,
             opts.mode,
             &mut init,
@@ -425,8 +468,9 @@ impl Segment {
             (false, Access::ReadOnly) => Want::PreferWrite,
         };
         let reclaim: &dyn Fn(&[u8]) -> bool = if raw { &|_| false } else { &layout::is_orphan };
-        let map = sys::open(name.as_str(), want, reclaim)
-            .map_err(|e| open_error(name, opts.access, e))?;
+        let native = sys::native_name(name.as_str(), opts.namespace == Namespace::Global);
+        let map =
+            sys::open(&native, want, reclaim).map_err(|e| open_error(name, opts.access, e))?;
         let fail =
             |kind, reason: String| Error::new(kind, Op::Open, name.to_string()).reason(reason);
         let Some(kind) = expect else {
@@ -805,6 +849,10 @@ impl Segment {
     /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], [`ErrorKind::InvalidName`].
     ///
     /// Takes any [`NativeName`], so the objects of other programs can be removed too.
+    ///
+    /// # Platform notes
+    /// Windows cannot remove the name of a segment that is still held (it frees it when the last
+    /// handle closes): there this fails with [`ErrorKind::Unsupported`] if the segment exists.
     pub fn remove(name: impl IntoNativeName) -> Result<()> {
         let name = name.into_native_name().map_err(|e| e.during(Op::Remove))?;
         sys::remove(name.as_str()).map_err(|e| match e.kind() {
@@ -815,6 +863,14 @@ impl Segment {
 
     /// Lists every object in the system's shared-memory namespace (on Linux, `/dev/shm`):
     /// shmkit segments with their kind and state, and foreign ones.
+    ///
+    /// # Platform notes
+    /// Windows and macOS cannot enumerate shared memory. There `list` shows what shmkit itself
+    /// knows: on Windows the segments that shmkit processes of this user hold (each handle keeps
+    /// a holder file that the system deletes when it closes; `Global\` names are shown with their
+    /// prefix), on macOS the segments in shmkit's registry (`/tmp/shmkit-registry`), whose
+    /// holders are known to exist but not by process id. Objects only other programs use are
+    /// not listed there, though [`info`](Self::info) finds them by name.
     ///
     /// # Errors
     /// [`ErrorKind::Unsupported`] where the platform cannot enumerate, or the OS error reading

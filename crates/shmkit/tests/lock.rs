@@ -6,8 +6,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Cleanup, recv, say, spawn, unique_name, watchdog};
-use shmkit::{Access, ErrorKind, Lifetime, Segment, SegmentOptions};
+use common::{recv, say, spawn, unique_name, watchdog};
+use shmkit::{Access, ErrorKind, Segment, SegmentOptions};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -27,6 +27,14 @@ fn child_entry() {
                 say("UNLOCKED");
             }
             common::park();
+        }
+        "lock-and-exit" => {
+            let seg = Segment::open(&arg, Access::ReadWrite).unwrap();
+            let guard = seg.lock().unwrap();
+            say("LOCKED");
+            // Exit without running destructors: the guard never unlocks.
+            std::mem::forget(guard);
+            std::process::exit(0);
         }
         "count" => {
             let (name, n) = arg.rsplit_once(':').unwrap();
@@ -114,12 +122,8 @@ fn a_waiter_gets_the_lock_when_the_holder_is_killed() {
 fn a_lock_whose_owner_died_earlier_is_taken_over_by_the_next_locker() {
     let _w = watchdog(T);
     let name = unique_name("deadlock");
-    let _c = Cleanup(name.clone());
-    let seg = SegmentOptions::new()
-        .size(64)
-        .lifetime(Lifetime::Persistent)
-        .create(&name)
-        .unwrap();
+    // This process holds the segment throughout, so the default lifetime keeps it on every OS.
+    let seg = Segment::create(&name, 64).unwrap();
     let mut holder = spawn("hold-lock", &name);
     holder.expect_line("LOCKED", T);
     holder.kill();
@@ -134,6 +138,21 @@ fn a_lock_whose_owner_died_earlier_is_taken_over_by_the_next_locker() {
     // A new process that opens it later sees a normal lock.
     let mut next = spawn("hold-lock", &name);
     assert_eq!(next.expect_line("LOCKED", T), "false");
+}
+
+/// The holder exits normally without unlocking (Windows would call such a mutex *abandoned*):
+/// the next locker gets the lock and is told.
+#[test]
+fn a_lock_abandoned_by_a_process_that_exits_is_recovered() {
+    let _w = watchdog(T);
+    let name = unique_name("abandon");
+    let seg = Segment::create(&name, 64).unwrap();
+    let mut holder = spawn("lock-and-exit", &name);
+    holder.expect_line("LOCKED", T);
+    let status = holder.wait(T);
+    assert!(status.success(), "{status:?}");
+    let g = seg.lock_timeout(T).unwrap();
+    assert!(g.owner_died(), "the exited owner's lock must be reported");
 }
 
 #[test]
@@ -176,9 +195,18 @@ fn a_reader_opened_read_only_can_lock_and_wait() {
 
 /// A user who may read the segment but not write it: its open falls back to a fully read-only
 /// mapping, the lock is refused, and waiting still works (the creator's mode made signallers
-/// always wake). Needs root to switch users; skipped loudly otherwise.
+/// always wake). Needs root to switch users; skipped loudly otherwise. Linux only: Windows has
+/// no permission bits (segments get their creator's default ACL), and switching users needs
+/// `setpriv`.
 #[test]
 fn a_user_without_write_permission_reads_and_waits_but_cannot_lock() {
+    if shmkit::test_support::BACKEND != "linux" {
+        eprintln!(
+            "SKIPPED on {}: permission bits and setpriv are Linux's",
+            shmkit::test_support::BACKEND
+        );
+        return;
+    }
     let _w = watchdog(T);
     let name = unique_name("rouser");
     let seg = SegmentOptions::new()

@@ -34,6 +34,7 @@ fn child_entry() {
             );
             assert!(seg.as_mut_ptr().is_none());
             say("TRYING");
+            common::expect_crash();
             let p = seg.as_ptr().cast_mut();
             // SAFETY: deliberately not sound: the mapping is read-only, so the OS must stop
             // this write by killing the process. Nothing after it may run.
@@ -105,6 +106,20 @@ fn last_close_removes_the_name() {
 
 #[test]
 fn persistent_segments_stay_until_removed() {
+    if !shmkit::test_support::PERSISTENT {
+        // Windows frees shared memory when its last handle closes: creating one is refused.
+        let e = SegmentOptions::new()
+            .size(10)
+            .lifetime(Lifetime::Persistent)
+            .create(unique_name("persist"))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        eprintln!(
+            "SKIPPED: no persistent segments on {}",
+            shmkit::test_support::BACKEND
+        );
+        return;
+    }
     let name = unique_name("persist");
     let _c = Cleanup(name.clone());
     let seg = SegmentOptions::new()
@@ -147,7 +162,10 @@ fn killing_every_holder_leaves_nothing_that_gc_or_open_would_keep() {
     let info = Segment::info(&name).unwrap();
     assert_eq!(info.state, State::Live);
     assert!(
-        matches!(&info.holders, shmkit::Holders::Held(p) if p.contains(&creator.pid()) && p.contains(&opener.pid())),
+        matches!(&info.holders, shmkit::Holders::Held(p)
+            if (p.contains(&creator.pid()) && p.contains(&opener.pid()))
+                // macOS knows that a segment is held, not by whom.
+                || (p.is_empty() && shmkit::test_support::BACKEND == "macos")),
         "{:?}",
         info.holders
     );
@@ -157,10 +175,17 @@ fn killing_every_holder_leaves_nothing_that_gc_or_open_would_keep() {
     creator.wait(T);
     opener.wait(T);
 
-    // The kernel dropped their holds: the segment is stale (or already gone).
+    // The kernel dropped their holds: the segment is stale (Linux, macOS: the name stays until
+    // gc or the next open) or already gone (Windows frees it with the last handle).
     match Segment::info(&name) {
         Ok(info) => assert_eq!(info.state, State::Stale, "{info:?}"),
-        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::NotFound);
+            let removed = Segment::gc(false).unwrap();
+            assert!(!removed.iter().any(|i| i.name == live_name));
+            assert_eq!(Segment::info(&live_name).unwrap().state, State::Live);
+            return;
+        }
     }
     let dry = Segment::gc(true).unwrap();
     assert!(
@@ -380,12 +405,12 @@ fn bad_names_sizes_and_missing_segments_are_clear_errors() {
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
 }
 
-/// Makes a raw segment with `bytes` as its whole content.
+/// Makes a raw segment starting with `bytes` (the rest zeros: Windows and macOS size shared memory
+/// in whole pages). Keep the handle: on Windows the segment goes with it.
 fn raw_segment(name: &str, bytes: &[u8]) -> Segment {
     let seg = SegmentOptions::new()
         .raw(true)
         .size(bytes.len())
-        .lifetime(Lifetime::Persistent)
         .create(name)
         .unwrap();
     seg.write(0, bytes).unwrap();
@@ -399,7 +424,7 @@ fn a_foreign_segment_full_of_garbage_is_incompatible_but_opens_raw() {
     let garbage: Vec<u8> = (0..10_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    drop(raw_segment(&name, &garbage));
+    let creator = raw_segment(&name, &garbage);
     let e = Segment::open(&name, Access::ReadOnly).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Incompatible);
     assert!(e.to_string().contains("no shmkit header"), "{e}");
@@ -408,18 +433,21 @@ fn a_foreign_segment_full_of_garbage_is_incompatible_but_opens_raw() {
         .access(Access::ReadOnly)
         .open(&name)
         .unwrap();
-    assert_eq!(raw.len(), garbage.len());
+    assert_eq!(raw.len(), creator.len());
+    assert!(raw.len() >= garbage.len());
     assert_eq!(raw.kind(), None);
     assert_eq!(raw.lock().unwrap_err().kind(), ErrorKind::Incompatible);
     assert_eq!(Segment::info(&name).unwrap().kind, SegmentKind::Foreign);
     // A tiny foreign object, smaller than a header.
     let tiny = unique_name("tiny");
     let _c2 = Cleanup(tiny.clone());
-    drop(raw_segment(&tiny, b"hi"));
-    assert_eq!(
-        Segment::open(&tiny, Access::ReadOnly).unwrap_err().kind(),
-        ErrorKind::Incompatible
-    );
+    let tiny_creator = raw_segment(&tiny, b"hi");
+    if tiny_creator.len() < 192 {
+        assert_eq!(
+            Segment::open(&tiny, Access::ReadOnly).unwrap_err().kind(),
+            ErrorKind::Incompatible
+        );
+    }
 }
 
 /// Writes `patch` at `offset` of a shmkit segment's header, through a raw handle.
@@ -449,13 +477,8 @@ fn headers_that_lie_are_corrupt_or_incompatible() {
     for (tag, off, patch, kind) in cases {
         let name = unique_name(tag);
         let _c = Cleanup(name.clone());
-        drop(
-            SegmentOptions::new()
-                .size(100)
-                .lifetime(Lifetime::Persistent)
-                .create(&name)
-                .unwrap(),
-        );
+        // Held throughout (the segment must exist on every OS, Windows included).
+        let _creator = Segment::create(&name, 100).unwrap();
         patch_header(&name, off, patch);
         for access in [Access::ReadWrite, Access::ReadOnly] {
             let e = Segment::open(&name, access).unwrap_err();
@@ -475,13 +498,23 @@ fn headers_that_lie_are_corrupt_or_incompatible() {
 fn a_creator_that_never_finished_times_out_openers() {
     let name = unique_name("unready");
     let _c = Cleanup(name.clone());
-    drop(
-        SegmentOptions::new()
-            .size(100)
-            .lifetime(Lifetime::Persistent)
-            .create(&name)
-            .unwrap(),
-    );
+    let persistent = shmkit::test_support::PERSISTENT;
+    let creator = SegmentOptions::new()
+        .size(100)
+        .lifetime(if persistent {
+            Lifetime::Persistent
+        } else {
+            Lifetime::LastClose
+        })
+        .create(&name)
+        .unwrap();
+    if persistent {
+        drop(creator);
+    } else {
+        // Windows: the segment lives only while held; keep the creator's handle (it plays the
+        // creator that never finished).
+        std::mem::forget(creator);
+    }
     patch_header(&name, 8, &0u32.to_le_bytes()); // version 0: "still initialising"
     let t0 = Instant::now();
     let e = {
@@ -495,13 +528,16 @@ fn a_creator_that_never_finished_times_out_openers() {
         "it waited (bounded) for the creator"
     );
     // Nobody holds it now: it is the orphan of a dead creator.
-    assert_eq!(Segment::info(&name).unwrap().state, State::Stale);
+    if persistent {
+        assert_eq!(Segment::info(&name).unwrap().state, State::Stale);
+    }
 }
 
 #[test]
 fn a_truncated_shmkit_file_is_an_error_not_a_crash() {
-    let Ok(()) = std::fs::metadata("/dev/shm").map(|_| ()) else {
-        eprintln!("no /dev/shm here: truncation test does not apply");
+    // Needs segments that are files: Linux's /dev/shm. (Windows sections cannot be resized.)
+    let Some(dir) = shmkit::test_support::SHM_FILES else {
+        eprintln!("SKIPPED: segments are not files here: truncation test does not apply");
         return;
     };
     for (tag, len) in [("trunc-small", 100u64), ("trunc-mid", 4096 + 10)] {
@@ -516,7 +552,7 @@ fn a_truncated_shmkit_file_is_an_error_not_a_crash() {
         );
         let f = std::fs::OpenOptions::new()
             .write(true)
-            .open(format!("/dev/shm/{name}"))
+            .open(format!("{dir}/{name}"))
             .unwrap();
         f.set_len(len).unwrap();
         let e = Segment::open(&name, Access::ReadOnly).unwrap_err();
@@ -567,6 +603,15 @@ fn full_shm() {
 
 #[test]
 fn a_full_dev_shm_is_out_of_resources_at_create_never_sigbus_later() {
+    if shmkit::test_support::BACKEND != "linux" {
+        // A private mount namespace with a tiny tmpfs is Linux's; Windows commits at create
+        // (not testable under Wine, which does not model the commit limit).
+        eprintln!(
+            "SKIPPED on {}: needs Linux mount namespaces",
+            shmkit::test_support::BACKEND
+        );
+        return;
+    }
     let _w = watchdog(T);
     let exe = std::env::current_exe().unwrap();
     let mut cmd = std::process::Command::new("unshare");

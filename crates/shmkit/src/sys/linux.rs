@@ -56,6 +56,20 @@ use super::{Holders, RawEntry, Reclaimed, Want};
 /// The directory that holds POSIX shared memory on Linux.
 pub(crate) const SHM_DIR: &str = "/dev/shm";
 
+/// The backend's name, for tests that must know which promises apply (`test_support`).
+pub(crate) const BACKEND: &str = "linux";
+
+/// Segments can outlive their handles here (`Lifetime::Persistent`).
+pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
+
+/// Segments are the files of this directory.
+pub(crate) const SHM_FILES: Option<&str> = Some(SHM_DIR);
+
+/// Linux has one namespace: the name itself, whatever the namespace asked for.
+pub(crate) fn native_name(name: &str, _global: bool) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Borrowed(name)
+}
+
 /// How long an open or create keeps retrying while another process is in the middle of removing
 /// the segment (it holds `LOCK_EX` for a few microseconds).
 const BUSY_RETRY: Duration = Duration::from_secs(2);
@@ -69,6 +83,11 @@ fn path_of(name: &str) -> CString {
 /// The page size: the granularity of `mprotect` and of the control region.
 pub(crate) fn page_size() -> usize {
     rustix::param::page_size()
+}
+
+/// Segments are exactly the size asked for.
+pub(crate) fn size_granule() -> usize {
+    1
 }
 
 /// An open, mapped segment, holding a shared `flock` that keeps it alive.

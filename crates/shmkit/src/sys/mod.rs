@@ -17,14 +17,42 @@
 //! | `remove`, `reclaim`, `list`, `peek` | remove a name; remove it only if nobody holds it; enumerate; read the first bytes |
 //! | `futex_wait`, `futex_wake` | wait for / signal a change of a 32-bit word in shared memory |
 //! | `current_process`, `process_alive` | a process identity that survives pid reuse, and a liveness test |
+//! | `page_size`, `free_space`, `stat`, `SHM_DIR`, `TEMP_PREFIX` | protection granularity; room left; one entry; where segments live; the prefix of half-built ones |
+//! | `size_granule()` | the unit the system sizes shared memory in (1 on Linux, the page size on Windows and macOS): segments are made a whole number of them |
+//! | `native_name(name, global)` | the name the backend is given for a portable name in the chosen namespace (`Global\` on Windows; the name itself elsewhere) |
+//! | `PERSISTENT_UNSUPPORTED` | `Some(why)` where a segment cannot outlive its handles (Windows) |
+//! | `SHM_FILES` | `Some(dir)` where segments are files in a directory (Linux's `/dev/shm`), for tests and messages |
+//! | `BACKEND` | the backend's name (`linux`, `windows`, `macos`, `unsupported`), for tests that must know which promises apply |
 //!
 //! `reclaim_if(first_bytes)` lets the portable layer decide whether a segment that nobody holds
 //! is an orphan to remove (a `LastClose` segment whose users all died) without the backend
 //! knowing the header format.
 
-#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "linux.rs")]
+// `--cfg shmkit_macos_on_linux` runs the macOS backend on Linux (`.ci/macos-on-linux.sh`): its
+// registry and lifetime logic uses only calls Linux has too, so the whole test suite checks it
+// natively; waiting and process identity then come from the Linux backend.
 #[cfg_attr(
-    not(any(target_os = "linux", target_os = "android")),
+    all(
+        any(target_os = "linux", target_os = "android"),
+        not(shmkit_macos_on_linux)
+    ),
+    path = "linux.rs"
+)]
+#[cfg_attr(windows, path = "windows.rs")]
+#[cfg_attr(
+    any(
+        target_vendor = "apple",
+        all(target_os = "linux", shmkit_macos_on_linux)
+    ),
+    path = "macos.rs"
+)]
+#[cfg_attr(
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        windows,
+        target_vendor = "apple"
+    )),
     path = "unsupported.rs"
 )]
 mod imp;
@@ -68,6 +96,11 @@ pub(crate) struct RawEntry {
 }
 
 /// What `reclaim` did.
+// Windows never has an orphan to remove; the unsupported backend never reclaims at all.
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", target_vendor = "apple")),
+    allow(dead_code)
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reclaimed {
     /// Nobody held it and the predicate agreed: the name is gone.

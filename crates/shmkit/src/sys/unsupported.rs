@@ -13,6 +13,20 @@ pub(crate) const SHM_DIR: &str = "(unsupported platform)";
 /// Temporary-name prefix (unused here).
 pub(crate) const TEMP_PREFIX: &str = ".shmkit-new-";
 
+/// The backend's name, for tests that must know which promises apply (`test_support`).
+pub(crate) const BACKEND: &str = "unsupported";
+
+/// Nothing is supported, persistence included (creation fails anyway).
+pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
+
+/// No directory of segments.
+pub(crate) const SHM_FILES: Option<&str> = None;
+
+/// One namespace: the name itself.
+pub(crate) fn native_name(name: &str, _global: bool) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Borrowed(name)
+}
+
 fn unsupported() -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
@@ -46,6 +60,10 @@ impl Mapping {
 
 pub(crate) fn page_size() -> usize {
     4096
+}
+
+pub(crate) fn size_granule() -> usize {
+    1
 }
 
 pub(crate) fn create(

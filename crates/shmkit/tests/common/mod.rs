@@ -217,3 +217,9 @@ pub fn say(line: impl AsRef<str>) {
     let _ = writeln!(out, "\n{}", line.as_ref());
     let _ = out.flush();
 }
+
+/// In a child about to crash on purpose: says so on stderr, so that the Wine test runner
+/// (`.ci/wine-runner.sh`) tells this crash from an unexpected one.
+pub fn expect_crash() {
+    eprintln!("shmkit-test: the next crash is expected");
+}
