@@ -650,6 +650,10 @@ impl Running {
 
 #[test]
 fn write_then_read_a_cell_in_every_format() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("cellrw");
     let n = name.as_str();
@@ -702,6 +706,10 @@ fn write_then_read_a_cell_in_every_format() {
 
 #[test]
 fn write_each_line_publishes_every_line() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("lines");
     let n = name.as_str();
@@ -723,6 +731,10 @@ fn write_each_line_publishes_every_line() {
 
 #[test]
 fn watch_count_3_prints_the_current_value_and_the_next_two() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("watch3");
     let n = name.as_str();
@@ -749,6 +761,10 @@ fn watch_count_3_prints_the_current_value_and_the_next_two() {
 
 #[test]
 fn watch_timeouts_end_it_with_or_without_a_count() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("watcht");
     let n = name.as_str();
@@ -765,6 +781,10 @@ fn watch_timeouts_end_it_with_or_without_a_count() {
 
 #[test]
 fn watch_ends_cleanly_on_ctrl_c() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("watchint");
     let n = name.as_str();
@@ -786,6 +806,10 @@ fn watch_ends_cleanly_on_ctrl_c() {
 
 #[test]
 fn bytes_segments_can_be_written_read_and_watched() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("bytesrw");
     let n = name.as_str();
@@ -916,6 +940,10 @@ impl Drop for TempFile {
 
 #[test]
 fn sub_count_3_receives_the_lines_another_process_publishes() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("pubsub");
     let n = name.as_str();
@@ -937,6 +965,10 @@ fn sub_count_3_receives_the_lines_another_process_publishes() {
 
 #[test]
 fn sub_from_oldest_gets_the_frames_published_before_it_joined() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("oldest");
     let n = name.as_str();
@@ -950,6 +982,10 @@ fn sub_from_oldest_gets_the_frames_published_before_it_joined() {
 
 #[test]
 fn pub_file_publishes_each_file_as_one_frame_byte_for_byte() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("files");
     let n = name.as_str();
@@ -985,6 +1021,10 @@ fn pub_file_publishes_each_file_as_one_frame_byte_for_byte() {
 
 #[test]
 fn frames_larger_than_the_maximum_fail_and_publish_nothing_of_themselves() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("toobig");
     let n = name.as_str();
@@ -1029,6 +1069,10 @@ fn pub_without_create_needs_an_existing_stream() {
 
 #[test]
 fn a_second_publisher_is_refused_naming_the_first() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("twopub");
     let n = name.as_str();
@@ -1064,6 +1108,10 @@ fn a_second_publisher_is_refused_naming_the_first() {
 
 #[test]
 fn sub_timeouts_end_it_with_or_without_a_count() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("subt");
     let n = name.as_str();
@@ -1081,6 +1129,10 @@ fn sub_timeouts_end_it_with_or_without_a_count() {
 
 #[test]
 fn sub_ends_cleanly_on_ctrl_c() {
+    // Built on segments made by the command line, which are persistent.
+    if !persistent() {
+        return;
+    }
     let _gc = no_gc();
     let name = Name::new("subint");
     let n = name.as_str();

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Cleanup, recv, say, spawn, unique_name, watchdog};
-use shmkit::{Access, Cell, CellOptions, ErrorKind, Lifetime, SegmentOptions, TypedCell};
+use shmkit::{Access, Cell, CellOptions, ErrorKind, SegmentOptions, TypedCell};
 
 const T: Duration = Duration::from_secs(30);
 const TORTURE: Duration = Duration::from_millis(2500);
@@ -398,22 +398,18 @@ fn slot_field(slot: usize, field: usize) -> usize {
     4096 + 128 * slot + field
 }
 
-fn corrupt_cell(tag: &str, patches: &[(usize, u64)]) -> (String, Cleanup) {
+/// A cell with a good value, then `patches` written over its control block. The returned cell
+/// keeps it alive (a held handle: every platform keeps that, unlike `Persistent`).
+fn corrupt_cell(tag: &str, patches: &[(usize, u64)]) -> (String, Cell) {
     let name = unique_name(tag);
-    let cleanup = Cleanup(name.clone());
-    let c = CellOptions::new()
-        .capacity(100)
-        .lifetime(Lifetime::Persistent)
-        .create(&name)
-        .unwrap();
-    c.publish(b"good value").unwrap();
-    drop(c);
+    let keeper = CellOptions::new().capacity(100).create(&name).unwrap();
+    keeper.publish(b"good value").unwrap();
     let raw = SegmentOptions::new().raw(true).open(&name).unwrap();
     for &(off, v) in patches {
         raw.write(off, &v.to_le_bytes()).unwrap();
     }
     drop(raw);
-    (name, cleanup)
+    (name, keeper)
 }
 
 #[test]
@@ -466,14 +462,7 @@ fn corrupted_control_blocks_are_errors_not_panics() {
 #[test]
 fn a_typed_cell_claiming_values_larger_than_its_slots_is_corrupt() {
     let name = unique_name("typedlie");
-    let _c = Cleanup(name.clone());
-    drop(
-        CellOptions::new()
-            .capacity(24)
-            .lifetime(Lifetime::Persistent)
-            .create(&name)
-            .unwrap(),
-    );
+    let _keeper = CellOptions::new().capacity(24).create(&name).unwrap();
     let raw = SegmentOptions::new().raw(true).open(&name).unwrap();
     raw.write(192 + 28, &65_536u32.to_le_bytes()).unwrap(); // type_size
     drop(raw);

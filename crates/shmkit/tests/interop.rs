@@ -24,6 +24,15 @@ const T: Duration = Duration::from_secs(60);
 
 /// The Python to run the peers with, or `None` (after saying so) when interop is not set up.
 fn python_bin(need_qt: bool) -> Option<PathBuf> {
+    // Interop is with Qt and Python on Linux: their objects live in /dev/shm and System V IPC,
+    // which only the Linux backend addresses (the macOS backend run on Linux does not).
+    if shmkit::test_support::BACKEND != "linux" {
+        eprintln!(
+            "SKIPPED: interop tests need the Linux backend (this is {})",
+            shmkit::test_support::BACKEND
+        );
+        return None;
+    }
     if let Some(p) = std::env::var_os("SHMKIT_INTEROP_PYTHON") {
         return Some(PathBuf::from(p));
     }

@@ -6,9 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cleanup, recv, say, spawn, unique_name, watchdog};
+use common::{recv, say, spawn, unique_name, watchdog};
 use shmkit::stream::{JoinAt, Policy, Publisher, StreamOptions, Subscriber};
-use shmkit::{ErrorKind, Lifetime, SegmentOptions};
+use shmkit::{ErrorKind, SegmentOptions};
 
 const T: Duration = Duration::from_secs(30);
 const RUN: Duration = Duration::from_millis(2500);
@@ -151,16 +151,15 @@ fn numbers(line: &str) -> Vec<u64> {
 fn subscribers_check_every_frame_and_count_losses_exactly() {
     let _w = watchdog(Duration::from_secs(90));
     let name = unique_name("sfull");
-    let _c = Cleanup(name.clone());
-    // A small ring (Overwrite) so the slow subscriber gets lapped; the stream outlives its users.
-    drop(
-        StreamOptions::new()
-            .max_frame(6000)
-            .ring(64 << 10)
-            .lifetime(Lifetime::Persistent)
-            .create(&name)
-            .unwrap(),
-    );
+    // A small ring (Overwrite) so the slow subscriber gets lapped. Our subscription keeps the
+    // stream alive once its creator steps down for the publisher process.
+    let creator = StreamOptions::new()
+        .max_frame(6000)
+        .ring(64 << 10)
+        .create(&name)
+        .unwrap();
+    let _keeper = Subscriber::open(&name).unwrap();
+    drop(creator);
     let mut checkers: Vec<_> = ["fast", "slow", "slow"]
         .iter()
         .map(|speed| spawn("checker", &format!("{name}:{speed}")))
@@ -250,13 +249,9 @@ fn block_loses_nothing_and_resumes_when_the_slow_subscriber_is_killed() {
 fn one_publisher_at_a_time_and_a_dead_ones_successor_goes_on() {
     let _w = watchdog(T);
     let name = unique_name("spub");
-    let _c = Cleanup(name.clone());
-    drop(
-        StreamOptions::new()
-            .lifetime(Lifetime::Persistent)
-            .create(&name)
-            .unwrap(),
-    );
+    let creator = StreamOptions::new().create(&name).unwrap();
+    let _keeper = Subscriber::open(&name).unwrap();
+    drop(creator);
     let mut sub = StreamOptions::new()
         .from(JoinAt::Oldest)
         .subscribe(&name)
@@ -358,19 +353,20 @@ fn patch(name: &str, off: usize, v: u64) {
         .unwrap();
 }
 
-fn lying_stream(tag: &str) -> (String, Cleanup, u64) {
+/// A stream holding two frames, its publisher gone; the returned subscriber keeps it alive.
+fn lying_stream(tag: &str) -> (String, Subscriber, u64) {
     let name = unique_name(tag);
-    let c = Cleanup(name.clone());
     let mut p = StreamOptions::new()
         .max_frame(100)
         .ring(4096)
-        .lifetime(Lifetime::Persistent)
         .create(&name)
         .unwrap();
     p.send(b"one").unwrap();
     p.send(b"two").unwrap();
+    let keeper = Subscriber::open(&name).unwrap();
+    drop(p);
     let data_offset = shmkit::Segment::info(&name).unwrap().data_offset.unwrap();
-    (name, c, data_offset)
+    (name, keeper, data_offset)
 }
 
 #[test]

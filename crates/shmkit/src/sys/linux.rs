@@ -726,24 +726,6 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> bool {
     rustix::thread::sched_setaffinity(None, &set).is_ok()
 }
 
-/// The local stream socket of benchmark baselines: a Unix domain socket at `path`.
-pub type LocalStream = std::os::unix::net::UnixStream;
-/// Its listener.
-pub type LocalListener = std::os::unix::net::UnixListener;
-
-pub(crate) fn local_listen(path: &std::path::Path) -> io::Result<LocalListener> {
-    let _ = fs::remove_file(path);
-    LocalListener::bind(path)
-}
-
-pub(crate) fn local_accept(l: &LocalListener) -> io::Result<LocalStream> {
-    l.accept().map(|(s, _)| s)
-}
-
-pub(crate) fn local_connect(path: &std::path::Path) -> io::Result<LocalStream> {
-    LocalStream::connect(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

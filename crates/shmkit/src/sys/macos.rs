@@ -368,7 +368,7 @@ impl Mapping {
     }
 
     /// Releases the mapping and the hold; the last holder of a `LastClose` segment removes it.
-    pub(crate) fn close(self, unlink_if_last: bool) {
+    pub(crate) fn close(mut self, unlink_if_last: bool) {
         self.unmap();
         if unlink_if_last
             && rustix::fs::flock(&self.hold.fd, FlockOperation::NonBlockingLockExclusive).is_ok()
@@ -380,11 +380,14 @@ impl Mapping {
         // Dropping the registry descriptor releases the lock.
     }
 
-    fn unmap(&self) {
+    /// Unmaps, once: `len` becomes 0, so the `drop` that follows `close` does nothing.
+    /// Unmapping twice could tear away memory another thread mapped meanwhile.
+    fn unmap(&mut self) {
         if self.len > 0 {
-            // SAFETY: `ptr`/`len` describe our mapping; it is unmapped once (`close` consumes
-            // `self`; `drop` then sees `len == 0`).
+            // SAFETY: `ptr`/`len` describe our mapping, still mapped: `len` is set to 0 right
+            // after, so this runs at most once per mapping.
             let _ = unsafe { rustix::mm::munmap(self.ptr().cast(), self.len) };
+            self.len = 0;
         }
     }
 }
@@ -392,7 +395,6 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         self.unmap();
-        self.len = 0;
     }
 }
 
@@ -997,4 +999,9 @@ pub(crate) fn process_alive(pid: u32, tag: u32) -> bool {
         // Not ours to inspect: fall back to kill(pid, 0).
         Err(_) => !matches!(rustix::process::test_kill_process(raw), Err(Errno::SRCH)),
     }
+}
+
+/// macOS has no CPU pinning (only affinity *hints*): benchmarks run unpinned there.
+pub(crate) fn pin_to_cpu(_cpu: usize) -> bool {
+    false
 }

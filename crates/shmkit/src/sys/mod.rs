@@ -23,6 +23,9 @@
 //! | `PERSISTENT_UNSUPPORTED` | `Some(why)` where a segment cannot outlive its handles (Windows) |
 //! | `SHM_FILES` | `Some(dir)` where segments are files in a directory (Linux's `/dev/shm`), for tests and messages |
 //! | `BACKEND` | the backend's name (`linux`, `windows`, `macos`, `unsupported`), for tests that must know which promises apply |
+//! | `pin_to_cpu(cpu)` | pins the calling thread to a CPU, for benchmarks; `false` where impossible |
+//!
+//! Shared by all: `local_socket.rs`, the benchmarks' socket baseline.
 //!
 //! `reclaim_if(first_bytes)` lets the portable layer decide whether a segment that nobody holds
 //! is an orphan to remove (a `LastClose` segment whose users all died) without the backend
@@ -58,7 +61,10 @@
 mod imp;
 
 pub(crate) use imp::*;
-pub use imp::{LocalListener, LocalStream};
+
+mod local_socket;
+pub use local_socket::{LocalListener, LocalStream};
+pub(crate) use local_socket::{local_accept, local_connect, local_listen};
 
 /// How an `open` wants to access the segment's file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

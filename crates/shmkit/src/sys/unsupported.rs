@@ -123,33 +123,6 @@ pub(crate) fn process_alive(_pid: u32, _tag: u32) -> bool {
     true
 }
 
-/// Where Unix sockets are not available: TCP on the loopback interface, its port kept in the
-/// file at `path`.
-pub type LocalStream = std::net::TcpStream;
-pub type LocalListener = std::net::TcpListener;
-
-pub(crate) fn local_listen(path: &std::path::Path) -> io::Result<LocalListener> {
-    let l = LocalListener::bind(("127.0.0.1", 0))?;
-    std::fs::write(path, l.local_addr()?.port().to_string())?;
-    Ok(l)
-}
-
-pub(crate) fn local_accept(l: &LocalListener) -> io::Result<LocalStream> {
-    let (s, _) = l.accept()?;
-    s.set_nodelay(true)?;
-    Ok(s)
-}
-
-pub(crate) fn local_connect(path: &std::path::Path) -> io::Result<LocalStream> {
-    let port: u16 = std::fs::read_to_string(path)?
-        .trim()
-        .parse()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad port file"))?;
-    let s = LocalStream::connect(("127.0.0.1", port))?;
-    s.set_nodelay(true)?;
-    Ok(s)
-}
-
 pub(crate) fn pin_to_cpu(_cpu: usize) -> bool {
     false
 }

@@ -1067,6 +1067,17 @@ mod holders {
     }
 }
 
+/// Pins the calling thread to CPU `cpu` (the first 64); `false` if that is not possible.
+pub(crate) fn pin_to_cpu(cpu: usize) -> bool {
+    use windows_sys::Win32::System::Threading::{GetCurrentThread, SetThreadAffinityMask};
+    if cpu >= usize::BITS as usize {
+        return false;
+    }
+    // SAFETY: GetCurrentThread returns a pseudo-handle valid in this thread; the mask is a plain
+    // value. A zero return means failure (for example, a CPU outside the process's set).
+    unsafe { SetThreadAffinityMask(GetCurrentThread(), 1usize << cpu) != 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
