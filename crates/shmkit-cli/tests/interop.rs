@@ -24,6 +24,15 @@ fn alone() -> MutexGuard<'static, ()> {
 }
 
 fn python_bin() -> Option<PathBuf> {
+    // Interop is with Qt and Python on Linux: their objects live in /dev/shm and System V IPC,
+    // which only the Linux backend addresses.
+    if shmkit::test_support::BACKEND != "linux" {
+        eprintln!(
+            "SKIPPED: CLI interop tests need the Linux backend (this is {})",
+            shmkit::test_support::BACKEND
+        );
+        return None;
+    }
     if let Some(p) = std::env::var_os("SHMKIT_INTEROP_PYTHON") {
         return Some(PathBuf::from(p));
     }

@@ -246,7 +246,7 @@ mod handle {
     use crate::layout::{HEADER_LEN, Kind};
     use crate::name::{IntoName, NativeName, SegmentName};
     use crate::notify::Waited;
-    use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec};
+    use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec, open_or_create_with};
 
     /// Options for creating or opening a [`Cell`] (or [`TypedCell`]).
     ///
@@ -355,16 +355,7 @@ mod handle {
         pub fn open_or_create(&self, name: impl IntoName) -> Result<Cell> {
             let name = name.into_name()?;
             let opts = self.clone().access(Access::ReadWrite);
-            loop {
-                match opts.open(&name) {
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    other => return other,
-                }
-                match opts.create(&name) {
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                    other => return other,
-                }
-            }
+            open_or_create_with(|| opts.open(&name), || opts.create(&name))
         }
     }
 

@@ -233,15 +233,25 @@ impl SegmentOptions {
     pub fn open_or_create(&self, name: impl IntoNativeName) -> Result<Segment> {
         let name = self.checked_name(name, Op::Open)?;
         let opts = self.clone().access(Access::ReadWrite);
-        loop {
-            match opts.open(&name) {
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                other => return other,
-            }
-            match opts.create(&name) {
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                other => return other,
-            }
+        open_or_create_with(|| opts.open(&name), || opts.create(&name))
+    }
+}
+
+/// Opens, or creates if there is nothing to open — safe against other processes doing the same:
+/// a create that loses the race (`AlreadyExists`) opens what the winner made, and an open that
+/// finds a segment gone (`NotFound`, its last user just closed it) creates it again.
+pub(crate) fn open_or_create_with<T>(
+    mut open: impl FnMut() -> Result<T>,
+    mut create: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    loop {
+        match open() {
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            other => return other,
+        }
+        match create() {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            other => return other,
         }
     }
 }

@@ -441,7 +441,7 @@ mod handle {
     use crate::lock::Os;
     use crate::name::{IntoName, NativeName};
     use crate::notify::Waited;
-    use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec};
+    use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec, open_or_create_with};
 
     /// The most subscribers a stream may have (each takes 64 bytes of control block).
     pub const MAX_SUBSCRIBERS: u32 = 1024;
@@ -664,16 +664,7 @@ mod handle {
             wait: Duration,
         ) -> Result<Publisher> {
             let name = name.into_name()?;
-            loop {
-                match self.open_publisher(&name, wait) {
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    other => return other,
-                }
-                match self.create(&name) {
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                    other => return other,
-                }
-            }
+            open_or_create_with(|| self.open_publisher(&name, wait), || self.create(&name))
         }
 
         /// Subscribes to an existing stream, read-only.

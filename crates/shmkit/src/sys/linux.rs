@@ -42,16 +42,15 @@ use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{AtFlags, CWD, FallocateFlags, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
-use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
 use super::{Holders, RawEntry, Reclaimed, Want};
+use crate::sys::unix_map::Region;
 
 /// The directory that holds POSIX shared memory on Linux.
 pub(crate) const SHM_DIR: &str = "/dev/shm";
@@ -93,59 +92,38 @@ pub(crate) fn size_granule() -> usize {
 /// An open, mapped segment, holding a shared `flock` that keeps it alive.
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
-    writable: bool,
+    region: Region,
     fd: OwnedFd,
     path: CString,
     dev: u64,
     ino: u64,
 }
 
-// SAFETY: a `Mapping` owns its mapping and descriptor; the memory is shared with other processes
-// anyway, so every access goes through atomics or explicit copies made by the portable layer.
-unsafe impl Send for Mapping {}
-// SAFETY: as for `Send`: `&Mapping` only hands out the base pointer, and all reads and writes
-// through it are atomics or copies that tolerate concurrent writers.
-unsafe impl Sync for Mapping {}
-
 impl Mapping {
     /// Base address of the mapping (dangling when `len() == 0`).
     pub(crate) fn ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
+        self.region.ptr()
     }
 
     /// Length of the mapping in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.region.len()
     }
 
     /// Whether the mapping was made writable.
     pub(crate) fn writable(&self) -> bool {
-        self.writable
+        self.region.writable()
     }
 
     /// Makes `[offset, offset+len)` read-only (both page-aligned, inside the mapping).
     pub(crate) fn protect_read_only(&self, offset: usize, len: usize) -> io::Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        assert!(
-            offset % page_size() == 0 && offset.checked_add(len).is_some_and(|e| e <= self.len),
-            "protect_read_only({offset}, {len}) outside a {} byte mapping",
-            self.len
-        );
-        // SAFETY: the range is inside our own mapping (asserted above); making it read-only
-        // cannot invalidate references, as the portable layer never writes to the data region
-        // of a read-only handle.
-        unsafe { rustix::mm::mprotect(self.ptr().add(offset).cast(), len, MprotectFlags::READ) }?;
-        Ok(())
+        self.region.protect_read_only(offset, len)
     }
 
     /// Releases the mapping and the hold. When `unlink_if_last` and no other process holds the
     /// segment, removes its name (if the name still refers to this segment).
     pub(crate) fn close(mut self, unlink_if_last: bool) {
-        self.unmap();
+        self.region.unmap();
         if unlink_if_last
             && rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive).is_ok()
             && same_file(&self.path, self.dev, self.ino)
@@ -154,23 +132,6 @@ impl Mapping {
             let _ = rustix::fs::unlinkat(CWD, &*self.path, AtFlags::empty());
         }
         // Dropping `fd` releases the lock.
-    }
-
-    /// Unmaps, once: `len` becomes 0, so the `drop` that follows `close` (or a second call)
-    /// does nothing. Unmapping twice could tear away memory another thread mapped meanwhile.
-    fn unmap(&mut self) {
-        if self.len > 0 {
-            // SAFETY: `ptr`/`len` describe the mapping made in `map`, still mapped: `len` is set
-            // to 0 right after, so this runs at most once per mapping.
-            let _ = unsafe { rustix::mm::munmap(self.ptr().cast(), self.len) };
-            self.len = 0;
-        }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        self.unmap();
     }
 }
 
@@ -181,21 +142,6 @@ fn errno_is(e: &io::Error, errno: Errno) -> bool {
 fn same_file(path: &CString, dev: u64, ino: u64) -> bool {
     rustix::fs::statat(CWD, &**path, AtFlags::SYMLINK_NOFOLLOW)
         .is_ok_and(|st| st.st_dev == dev && st.st_ino == ino)
-}
-
-fn map(fd: &OwnedFd, len: usize, writable: bool) -> io::Result<NonNull<u8>> {
-    if len == 0 {
-        return Ok(NonNull::dangling());
-    }
-    let prot = if writable {
-        ProtFlags::READ | ProtFlags::WRITE
-    } else {
-        ProtFlags::READ
-    };
-    // SAFETY: a fresh shared mapping of our own descriptor at an address the kernel picks; no
-    // existing memory is affected.
-    let p = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }?;
-    NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
 }
 
 /// Reserves `len` bytes of shared memory for `fd`, so that a full `/dev/shm` fails here with
@@ -232,12 +178,10 @@ pub(crate) fn create(
     // Exactly `mode`, whatever the umask.
     rustix::fs::fchmod(&fd, mode)?;
     reserve(&fd, len as u64)?;
-    let ptr = map(&fd, len, true)?;
+    let region = Region::map(&fd, len, true)?;
     let st = rustix::fs::fstat(&fd)?;
     let mapping = Mapping {
-        ptr,
-        len,
-        writable: true,
+        region,
         fd,
         path,
         dev: st.st_dev,
@@ -458,11 +402,9 @@ fn try_open(
     }
     let len = usize::try_from(st.st_size)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative or huge file size"))?;
-    let ptr = map(&fd, len, writable)?;
+    let region = Region::map(&fd, len, writable)?;
     Ok(Some(Mapping {
-        ptr,
-        len,
-        writable,
+        region,
         fd,
         path: path.clone(),
         dev: st.st_dev,

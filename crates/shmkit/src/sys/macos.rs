@@ -85,6 +85,7 @@ use rustix::io::Errno;
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
 use super::{Holders, RawEntry, Reclaimed, Want};
+use crate::sys::unix_map::Region;
 
 /// What holds the segments, for messages.
 pub(crate) const SHM_DIR: &str = "POSIX shared memory";
@@ -322,54 +323,35 @@ fn unlink_both(name: &str, hold: &Hold) {
 /// An open, mapped segment, holding a shared lock on its registry file.
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
-    writable: bool,
+    region: Region,
     name: String,
     hold: Hold,
 }
 
-// SAFETY: a `Mapping` owns its mapping and descriptor; the memory is shared with other processes
-// anyway, so every access goes through atomics or explicit copies made by the portable layer.
-unsafe impl Send for Mapping {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Mapping {}
-
 impl Mapping {
-    /// Base address of the mapping.
+    /// Base address of the mapping (dangling when `len() == 0`).
     pub(crate) fn ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
+        self.region.ptr()
     }
 
     /// Length of the mapping in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.region.len()
     }
 
     /// Whether the mapping was made writable.
     pub(crate) fn writable(&self) -> bool {
-        self.writable
+        self.region.writable()
     }
 
     /// Makes `[offset, offset+len)` read-only (both page-aligned, inside the mapping).
     pub(crate) fn protect_read_only(&self, offset: usize, len: usize) -> io::Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        assert!(
-            offset % page_size() == 0 && offset.checked_add(len).is_some_and(|e| e <= self.len),
-            "protect_read_only({offset}, {len}) outside a {} byte mapping",
-            self.len
-        );
-        // SAFETY: the range is inside our own mapping (asserted above); the portable layer never
-        // writes to the data region of a read-only handle.
-        unsafe { rustix::mm::mprotect(self.ptr().add(offset).cast(), len, MprotectFlags::READ) }?;
-        Ok(())
+        self.region.protect_read_only(offset, len)
     }
 
     /// Releases the mapping and the hold; the last holder of a `LastClose` segment removes it.
     pub(crate) fn close(mut self, unlink_if_last: bool) {
-        self.unmap();
+        self.region.unmap();
         if unlink_if_last
             && rustix::fs::flock(&self.hold.fd, FlockOperation::NonBlockingLockExclusive).is_ok()
             && self.hold.current()
@@ -379,37 +361,6 @@ impl Mapping {
         }
         // Dropping the registry descriptor releases the lock.
     }
-
-    /// Unmaps, once: `len` becomes 0, so the `drop` that follows `close` does nothing.
-    /// Unmapping twice could tear away memory another thread mapped meanwhile.
-    fn unmap(&mut self) {
-        if self.len > 0 {
-            // SAFETY: `ptr`/`len` describe our mapping, still mapped: `len` is set to 0 right
-            // after, so this runs at most once per mapping.
-            let _ = unsafe { rustix::mm::munmap(self.ptr().cast(), self.len) };
-            self.len = 0;
-        }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        self.unmap();
-    }
-}
-
-fn map(fd: &OwnedFd, len: usize, writable: bool) -> io::Result<NonNull<u8>> {
-    if len == 0 {
-        return Ok(NonNull::dangling());
-    }
-    let prot = if writable {
-        ProtFlags::READ | ProtFlags::WRITE
-    } else {
-        ProtFlags::READ
-    };
-    // SAFETY: a fresh shared mapping of our own descriptor at an address the kernel picks.
-    let p = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }?;
-    NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
 }
 
 /// The first bytes of an object (shm objects cannot be `read` on macOS: map them).
@@ -419,12 +370,10 @@ fn head_of(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     if n == 0 {
         return Ok(0);
     }
-    let p = map(fd, n, false)?;
-    // SAFETY: `n` bytes are mapped at `p`; `buf` is private. Concurrent writers only change
-    // which bytes we copy.
-    unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), buf.as_mut_ptr(), n) };
-    // SAFETY: unmaps the mapping made just above, once.
-    let _ = unsafe { rustix::mm::munmap(p.as_ptr().cast(), n) };
+    let region = Region::map(fd, n, false)?;
+    // SAFETY: `n` bytes are mapped at `region.ptr()`; `buf` is private. Concurrent writers only
+    // change which bytes we copy. The region unmaps itself when dropped.
+    unsafe { std::ptr::copy_nonoverlapping(region.ptr(), buf.as_mut_ptr(), n) };
     Ok(n)
 }
 
@@ -476,21 +425,19 @@ pub(crate) fn create(
             // Exactly `mode`, whatever the umask (macOS may refuse fchmod on shm: best effort).
             let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode as _));
             rustix::fs::ftruncate(&fd, len as u64)?;
-            map(&fd, len, true)
+            Region::map(&fd, len, true)
         })();
-        let ptr = match built {
-            Ok(p) => p,
+        let region = match built {
+            Ok(r) => r,
             Err(e) => {
                 let _ = rustix::shm::unlink(&*shm_name(name));
                 return Err(e);
             }
         };
-        init(ptr.as_ptr(), len);
+        init(region.ptr(), len);
         drop(building); // openers may look now
         return Ok(Mapping {
-            ptr,
-            len,
-            writable: true,
+            region,
             name: name.to_string(),
             hold,
         });
@@ -597,11 +544,9 @@ pub(crate) fn open(
         }
         let len = usize::try_from(rustix::fs::fstat(&fd)?.st_size)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative or huge size"))?;
-        let ptr = map(&fd, len, writable)?;
+        let region = Region::map(&fd, len, writable)?;
         return Ok(Mapping {
-            ptr,
-            len,
-            writable,
+            region,
             name: name.to_string(),
             hold,
         });

@@ -63,6 +63,8 @@ mod imp;
 pub(crate) use imp::*;
 
 mod local_socket;
+#[cfg(unix)]
+mod unix_map;
 pub use local_socket::{LocalListener, LocalStream};
 pub(crate) use local_socket::{local_accept, local_connect, local_listen};
 
