@@ -22,20 +22,27 @@ use clap::Parser;
 
 use crate::output::Output;
 
-const ABOUT: &str = "Create, inspect and clean up named shared memory";
+const ABOUT: &str =
+    "Share data between processes through named shared memory; inspect and clean it up";
 
 const LONG_ABOUT: &str = "\
-Create, inspect and clean up named shared memory.
+Share data between processes through named shared memory; inspect and clean it up.
 
 A shared-memory segment is a block of memory that several processes map at once, found by its \
 name. On Linux a segment named NAME is the file /dev/shm/NAME: the very object that \
 shm_open(\"/NAME\"), Python's SharedMemory(name=\"NAME\") and the shmkit library open.
 
-A shmkit segment starts with a header (kind, sizes, creator, a lock and a change counter) that \
-shmkit programs check when they open it; a raw segment has none, for programs that do not use \
-shmkit. Segments made by programs with the shmkit library disappear when the last process \
-using them closes them, even after a crash; segments made with `shmkit create` are persistent \
-and stay until `shmkit rm` or `shmkit gc`.
+What shmkit puts in segments:
+  cell    the latest value (a text, a struct, a frame): `write` publishes, `read` and `watch` \
+show it — always whole, never mixed with an older value, and `watch` sleeps until a new one comes
+  stream  a sequence of frames for any number of readers: `pub` publishes, `sub` reads each \
+frame and says how many a slow reader lost
+  bytes   plain bytes with a lock and a change counter (`create`, `dump`, `read`/`write --offset`)
+
+A shmkit segment starts with a header that shmkit programs check when they open it; a raw \
+segment has none, for programs that do not use shmkit. Segments made by programs with the shmkit \
+library disappear when the last process using them closes them, even after a crash; segments \
+made by this command line are persistent and stay until `shmkit rm` or `shmkit gc`.
 
 Names: 1 to 30 characters of A-Z a-z 0-9 . _ - not starting with '.' (the rule that works on \
 Linux, macOS and Windows alike).
@@ -54,6 +61,12 @@ Exit status: 0 success, 1 failure (the message says why), 2 usage error.";
 
 const EXAMPLES: &str = "\
 Examples:
+  shmkit demo                    watch a writer and a reader process share a value live
+  shmkit write status --create --capacity 4K \"all good\"   publish a value to a cell
+  shmkit watch status            print each new value as it comes
+  tail -f app.log | shmkit pub log --create   every line a frame of a stream
+  shmkit sub log --from oldest   read them (in another terminal)
+  shmkit bench                   measure this machine: shmkit vs socket, pipe, futex
   shmkit create cam0 --size 8M   a persistent segment of 8 MiB
   shmkit ls                      what exists, what state it is in, who holds it
   shmkit info cam0               everything about one segment

@@ -63,7 +63,8 @@ mod imp;
 pub(crate) use imp::*;
 
 mod local_socket;
-#[cfg(unix)]
+// The mapping code of the Unix backends (Linux, macOS); FreeBSD has none yet.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
 mod unix_map;
 pub use local_socket::{LocalListener, LocalStream};
 pub(crate) use local_socket::{local_accept, local_connect, local_listen};
