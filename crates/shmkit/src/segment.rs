@@ -907,7 +907,8 @@ impl Segment {
     /// Removes every shmkit segment that no process holds — including [`Lifetime::Persistent`]
     /// ones nobody has open and the orphans of crashed users — and the leftovers of creators that
     /// died mid-creation. Foreign objects are never touched. With `dry_run`, only reports what it
-    /// would remove.
+    /// would try to remove — including segments whose holders the platform cannot tell (state
+    /// [`State::Unknown`]), which a real run removes only if it then finds nobody holds them.
     ///
     /// A segment that a process holds is never removed: the check and the removal happen under
     /// an exclusive lock that no holder can share.
@@ -922,9 +923,7 @@ impl Segment {
                 continue;
             }
             if dry_run {
-                if info.state != State::Unknown {
-                    removed.push(info);
-                }
+                removed.push(info);
                 continue;
             }
             let pred: &dyn Fn(&[u8]) -> bool = if temp { &|_| true } else { &layout::is_shmkit };

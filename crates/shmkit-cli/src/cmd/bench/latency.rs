@@ -15,8 +15,8 @@
 //! The parent times each round trip with a monotonic clock (the clock's own cost, ~20 ns, is in
 //! every sample alike).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufReader, Read, Write};
+use std::process::{ChildStdin, ChildStdout};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use shmkit::bench_support::{
 use shmkit::stream::{Publisher, StreamOptions, Subscriber};
 use shmkit::{Access, Cell, CellOptions, Segment};
 
+use super::Peer;
 use crate::error::{Error, Result};
 
 /// How long one side waits for the other before it decides the peer is gone.
@@ -159,7 +160,11 @@ pub fn measure(ch: Channel, rounds: usize, warmup: usize) -> Result<Vec<u64>> {
         Channel::UnixSocket => Some(local_listen(&socket)?),
         _ => None,
     };
-    let mut peer = Peer::start(ch, &base, listener.as_ref().map(|_| socket.as_path()))?;
+    let socket_arg: Vec<String> = match listener {
+        Some(_) => vec![socket.display().to_string()],
+        None => vec![],
+    };
+    let mut peer = Peer::start("latency", ch.id(), &base, &socket_arg)?;
     let mut end = match (shared, listener) {
         (Some(end), _) => end,
         (None, Some(l)) => End::Socket(local_accept(&l)?, socket),
@@ -259,59 +264,6 @@ fn sleep_until(w: &AtomicU32, want: u32) -> Option<()> {
             return None;
         }
         futex_wait(w, v, Some(Duration::from_millis(100)));
-    }
-}
-
-static PEER_CPU: std::sync::Mutex<Option<usize>> = std::sync::Mutex::new(None);
-
-/// The CPU peers are pinned to (`None`: wherever the scheduler likes).
-pub fn set_peer_cpu(cpu: Option<usize>) {
-    *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner()) = cpu;
-}
-
-/// The CPU peers are pinned to.
-pub fn peer_cpu() -> Option<usize> {
-    *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The peer process, running `shmkit bench-role latency CHANNEL BASE [SOCKET]`.
-struct Peer {
-    child: Child,
-    out: Option<BufReader<ChildStdout>>,
-}
-
-impl Peer {
-    fn start(ch: Channel, base: &str, socket: Option<&std::path::Path>) -> Result<Peer> {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["bench-role", "latency", ch.id(), base]);
-        if let Some(p) = socket {
-            cmd.arg(p);
-        }
-        if let Some(cpu) = peer_cpu() {
-            cmd.arg(format!("--cpu={cpu}"));
-        }
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
-        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        out.read_line(&mut line)?;
-        if line.trim() != "ready" {
-            let _ = child.kill();
-            return Err(Error::Failed(format!(
-                "bench {}: the peer process did not start",
-                ch.id()
-            )));
-        }
-        Ok(Peer {
-            child,
-            out: Some(out),
-        })
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -60,6 +60,61 @@ pub struct Args {
     only: Option<String>,
 }
 
+static PEER_CPU: std::sync::Mutex<Option<usize>> = std::sync::Mutex::new(None);
+
+/// The CPU peers are pinned to (`None`: wherever the scheduler likes).
+fn set_peer_cpu(cpu: Option<usize>) {
+    *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner()) = cpu;
+}
+
+/// The other process of a two-process case: this binary as
+/// `shmkit bench-role KIND ID BASE [ARGS]`, on the peer CPU, once it has printed `ready`. It is
+/// killed when dropped.
+struct Peer {
+    child: std::process::Child,
+    out: Option<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Peer {
+    fn start(kind: &str, id: &str, base: &str, args: &[String]) -> Result<Peer> {
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["bench-role", kind, id, base]).args(args);
+        if let Some(cpu) = *PEER_CPU.lock().unwrap_or_else(|e| e.into_inner()) {
+            cmd.arg(format!("--cpu={cpu}"));
+        }
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        let out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut peer = Peer {
+            child,
+            out: Some(out),
+        };
+        if peer.line()?.trim() != "ready" {
+            return Err(Error::Failed(format!(
+                "bench {kind} {id}: the peer process did not start"
+            )));
+        }
+        Ok(peer)
+    }
+
+    /// The next line the peer prints.
+    fn line(&mut self) -> Result<String> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        if let Some(out) = self.out.as_mut() {
+            out.read_line(&mut line)?;
+        }
+        Ok(line)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The peer side of a two-process case (started by `shmkit bench` itself).
 #[derive(Debug, clap::Args)]
 pub struct RoleArgs {
@@ -194,7 +249,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     // virtual machine the two differ tenfold; fixed CPUs make the cases of one run comparable.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pinned = cpus >= 2 && shmkit::bench_support::pin_to_cpu(0);
-    latency::set_peer_cpu(pinned.then_some(1));
+    set_peer_cpu(pinned.then_some(1));
     let progress = std::io::stderr().is_terminal();
     let mut rows = Vec::new();
     for (i, case) in cases.iter().enumerate() {

@@ -16,8 +16,8 @@
 //! 32 MiB (see `ring_for`), and its reader spins 100 µs before it sleeps.
 //! Each case runs batches of about 64 MiB; a batch ends when the reader reports its checksum.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{Read, Write};
+use std::process::ChildStdin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ use shmkit::bench_support::{
 use shmkit::stream::{Policy, StreamOptions};
 use shmkit::{Access, Cell, CellOptions, Lifetime, Segment, SegmentOptions};
 
+use super::Peer;
 use crate::error::{Error, Result};
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -164,13 +165,11 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
         Pipeline::UnixSocket => Some(local_listen(&socket)?),
         _ => None,
     };
-    let mut peer = Peer::start(
-        p,
-        &base,
-        size,
-        n,
-        listener.as_ref().map(|_| socket.as_path()),
-    )?;
+    let mut args = vec![format!("--size={size}"), format!("--frames={n}")];
+    if listener.is_some() {
+        args.push(socket.display().to_string());
+    }
+    let mut peer = Peer::start("throughput", p.id(), &base, &args)?;
     let mut end = match (shared, listener) {
         (Some(e), _) => e,
         (None, Some(l)) => End::Socket(local_accept(&l)?),
@@ -186,7 +185,7 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
             seed += 1;
             want = want.wrapping_add(send(&mut end, p, &mut frame, seed)?);
         }
-        let got = peer.batch_done(p)?;
+        let got = batch_done(&mut peer, p)?;
         let dt = t0.elapsed();
         if got != want {
             return Err(Error::Failed(format!(
@@ -260,62 +259,13 @@ fn spin_until(ready: impl Fn() -> bool) -> Result<()> {
     Ok(())
 }
 
-/// The reader process.
-struct Peer {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    fn start(
-        p: Pipeline,
-        base: &str,
-        size: usize,
-        n: usize,
-        socket: Option<&std::path::Path>,
-    ) -> Result<Peer> {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["bench-role", "throughput", p.id(), base])
-            .arg(format!("--size={size}"))
-            .arg(format!("--frames={n}"));
-        if let Some(s) = socket {
-            cmd.arg(s);
-        }
-        if let Some(cpu) = super::latency::peer_cpu() {
-            cmd.arg(format!("--cpu={cpu}"));
-        }
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
-        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        out.read_line(&mut line)?;
-        if line.trim() != "ready" {
-            let _ = child.kill();
-            return Err(Error::Failed(format!(
-                "bench {}: the reader did not start",
-                p.id()
-            )));
-        }
-        Ok(Peer { child, out })
-    }
-
-    /// Waits for the reader's checksum of a batch.
-    fn batch_done(&mut self, p: Pipeline) -> Result<u64> {
-        let mut line = String::new();
-        self.out.read_line(&mut line)?;
-        line.trim()
-            .strip_prefix("done ")
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| {
-                Error::Failed(format!("bench {}: the reader stopped ({line:?})", p.id()))
-            })
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Waits for the reader's checksum of a batch.
+fn batch_done(peer: &mut Peer, p: Pipeline) -> Result<u64> {
+    let line = peer.line()?;
+    line.trim()
+        .strip_prefix("done ")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Failed(format!("bench {}: the reader stopped ({line:?})", p.id())))
 }
 
 /// The reader's side: receive batches of `n` frames, print each batch's checksum.
