@@ -851,7 +851,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
         };
         return r != -libc::ETIMEDOUT;
     }
-    sleep_slice(word, expected, timeout)
+    crate::sys::sleep_slice(word, expected, timeout)
 }
 
 #[cfg(target_vendor = "apple")]
@@ -867,31 +867,6 @@ pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
         let all = if count == 1 { 0 } else { ULF_WAKE_ALL };
         // SAFETY: as above.
         unsafe { wake(UL_COMPARE_AND_WAIT_SHARED | all | ULF_NO_ERRNO, addr, 0) };
-    }
-}
-
-#[cfg(target_vendor = "apple")]
-/// The degraded wait: no wait call at all, so sleep a slice and re-check.
-fn sleep_slice(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
-    use std::sync::atomic::Ordering;
-    // Process-wide backoff: this is the rare degraded mode, so one shared slice is enough.
-    static SLICE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    if word.load(Ordering::SeqCst) != expected {
-        SLICE_MS.store(1, Ordering::Relaxed);
-        return true;
-    }
-    let ms = SLICE_MS.load(Ordering::Relaxed);
-    let slice = Duration::from_millis(ms);
-    SLICE_MS.store((ms * 2).min(50), Ordering::Relaxed);
-    match timeout {
-        Some(t) if t <= slice => {
-            std::thread::sleep(t);
-            word.load(Ordering::SeqCst) != expected
-        }
-        _ => {
-            std::thread::sleep(slice);
-            true
-        }
     }
 }
 

@@ -69,6 +69,39 @@ mod unix_map;
 pub use local_socket::{LocalListener, LocalStream};
 pub(crate) use local_socket::{local_accept, local_connect, local_listen};
 
+/// The degraded wait of the backends that may find no way to sleep on a word (macOS without
+/// `os_sync`/`__ulock`; Windows where a waiter may not create the named event): sleep a slice,
+/// growing from 1 ms to 50 ms, and let the caller re-check. `false` only when the timeout ran
+/// out with the word unchanged.
+#[cfg(any(windows, target_vendor = "apple"))]
+pub(crate) fn sleep_slice(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: Option<std::time::Duration>,
+) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+    // Process-wide backoff: this is the rare degraded mode, so one shared slice is enough.
+    static SLICE_MS: AtomicU64 = AtomicU64::new(1);
+    if word.load(Ordering::SeqCst) != expected {
+        SLICE_MS.store(1, Ordering::Relaxed);
+        return true;
+    }
+    let ms = SLICE_MS.load(Ordering::Relaxed);
+    let slice = Duration::from_millis(ms);
+    SLICE_MS.store((ms * 2).min(50), Ordering::Relaxed);
+    match timeout {
+        Some(t) if t <= slice => {
+            std::thread::sleep(t);
+            word.load(Ordering::SeqCst) != expected
+        }
+        _ => {
+            std::thread::sleep(slice);
+            true
+        }
+    }
+}
+
 /// How an `open` wants to access the segment's file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Want {

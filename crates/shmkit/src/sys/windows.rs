@@ -915,7 +915,7 @@ pub(crate) mod futex {
         timeout: Option<Duration>,
     ) -> bool {
         let Some(table) = e.table(true) else {
-            return sleep_slice(word, expected, timeout);
+            return crate::sys::sleep_slice(word, expected, timeout);
         };
         let gen_word = table.generation(offset);
         let g = gen_word.load(Ordering::SeqCst);
@@ -924,7 +924,7 @@ pub(crate) mod futex {
         // default security.
         let raw = unsafe { CreateEventW(std::ptr::null(), 1, 0, name.as_ptr()) };
         let Ok(event) = Handle::from_result(raw) else {
-            return sleep_slice(word, expected, timeout);
+            return crate::sys::sleep_slice(word, expected, timeout);
         };
         // SYNC: SeqCst pairs with the waker's store to `word` and its SeqCst `fetch_add` on the
         // generation (see the module docs for the argument).
@@ -952,29 +952,6 @@ pub(crate) mod futex {
         if let Ok(event) = Handle::from_result(raw) {
             // SAFETY: a valid event handle with EVENT_MODIFY_STATE.
             unsafe { SetEvent(event.0) };
-        }
-    }
-
-    /// The degraded wait: no kernel object to sleep on, so sleep a slice and re-check.
-    fn sleep_slice(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
-        // Process-wide backoff: this is the rare degraded mode, so one shared slice is enough.
-        static SLICE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        if word.load(Ordering::SeqCst) != expected {
-            SLICE_MS.store(1, Ordering::Relaxed);
-            return true;
-        }
-        let ms = SLICE_MS.load(Ordering::Relaxed);
-        let slice = Duration::from_millis(ms);
-        SLICE_MS.store((ms * 2).min(50), Ordering::Relaxed);
-        match timeout {
-            Some(t) if t <= slice => {
-                std::thread::sleep(t);
-                word.load(Ordering::SeqCst) != expected
-            }
-            _ => {
-                std::thread::sleep(slice);
-                true
-            }
         }
     }
 }
