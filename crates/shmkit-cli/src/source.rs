@@ -202,7 +202,7 @@ impl Source {
                 let guard = seg.lock_timeout(*timeout)?;
                 seg.write(*offset, value)?;
                 drop(guard);
-                seg.notify_change();
+                seg.notify_change()?;
                 Ok(u64::from(seg.change_count()))
             }
             Source::Foreign {

@@ -55,6 +55,6 @@ fn publish(seg: &Segment, text: &str) -> shmkit::Result<()> {
     seg.write(0, &(bytes.len() as u32).to_le_bytes())?;
     seg.write(4, bytes)?;
     drop(guard);
-    seg.notify_change();
+    seg.notify_change()?;
     Ok(())
 }

@@ -71,6 +71,8 @@ pub(crate) struct CellCtl {
     pub(crate) slots: AtomicU32,
     /// 0 for a byte cell; `size_of::<T>()` for a [`TypedCell<T>`].
     pub(crate) type_size: AtomicU32,
+    /// When the newest value was published (nanoseconds since the Unix epoch; statistics).
+    pub(crate) last_ns: AtomicU64,
 }
 
 /// The header in front of each slot's value: its seqlock, sequence number and length.
@@ -263,8 +265,9 @@ mod handle {
     pub struct CellOptions {
         seg: SegmentOptions,
         capacity: Option<usize>,
-        slots: u32,
+        slots: Option<u32>,
         spin: Duration,
+        format: Option<crate::Format>,
     }
 
     impl Default for CellOptions {
@@ -280,8 +283,9 @@ mod handle {
             CellOptions {
                 seg: SegmentOptions::new(),
                 capacity: None,
-                slots: DEFAULT_SLOTS,
+                slots: None,
                 spin: Duration::ZERO,
+                format: None,
             }
         }
 
@@ -295,7 +299,15 @@ mod handle {
         /// has to retry only when the writer publishes `slots - 1` values while it copies one;
         /// the memory used is `slots × capacity`.
         pub fn slots(mut self, slots: u32) -> CellOptions {
-            self.slots = slots;
+            self.slots = Some(slots);
+            self
+        }
+
+        /// What the values are (default: not said), recorded in the header for tools: a raw
+        /// image format (every value one picture; it also sets the default capacity) or a media
+        /// type (`text/plain`, `application/json`). See [`Format`](crate::Format).
+        pub fn format(mut self, format: crate::Format) -> CellOptions {
+            self.format = Some(format);
             self
         }
 
@@ -352,10 +364,34 @@ mod handle {
         ///
         /// # Errors
         /// As for [`open`](Self::open) and [`create`](Self::create).
+        ///
+        /// The cell found must carry what these options ask for: a capacity of at least
+        /// [`capacity`](Self::capacity), and the same [`slots`](Self::slots) and
+        /// [`format`](Self::format) where they are set; otherwise [`ErrorKind::Incompatible`]
+        /// names both sides.
         pub fn open_or_create(&self, name: impl IntoName) -> Result<Cell> {
             let name = name.into_name()?;
             let opts = self.clone().access(Access::ReadWrite);
-            open_or_create_with(|| opts.open(&name), || opts.create(&name))
+            let cell = open_or_create_with(|| opts.open(&name), || opts.create(&name))?;
+            let mut diffs = Vec::new();
+            if let Some(c) = self.capacity.filter(|&c| c > cell.capacity) {
+                diffs.push(format!("a capacity of {} bytes, not {c}", cell.capacity));
+            }
+            if let Some(n) = self.slots.filter(|&n| n != cell.slots) {
+                diffs.push(format!("{} slots, not {n}", cell.slots));
+            }
+            if let Some(f) = self.format.as_ref().filter(|&f| cell.format() != Some(f)) {
+                let has = cell.format().map_or("none".to_string(), |f| f.to_string());
+                diffs.push(format!("format {has}, not {f}"));
+            }
+            if diffs.is_empty() {
+                return Ok(cell);
+            }
+            Err(
+                Error::new(ErrorKind::Incompatible, Op::Open, name.to_string())
+                    .reason(format!("the existing cell has {}", diffs.join(", ")))
+                    .hint("use options it has, or remove it (`shmkit rm NAME`) and create it anew"),
+            )
         }
     }
 
@@ -404,14 +440,15 @@ mod handle {
         }
     }
 
-    /// A copied-out value and its sequence number.
+    /// A copied-out value and its sequence number: bytes from a [`Cell`], a `T` from a
+    /// [`TypedCell<T>`].
     #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Snapshot {
+    pub struct Snapshot<T = Vec<u8>> {
         /// The value's sequence number: 0 for the empty value a cell starts with, then 1, 2, ...
         /// for each publish.
         pub seq: u64,
-        /// The value's bytes.
-        pub data: Vec<u8>,
+        /// The value.
+        pub data: T,
     }
 
     impl fmt::Debug for Cell {
@@ -452,29 +489,39 @@ mod handle {
             let bad = |why: String| {
                 Error::new(ErrorKind::InvalidSize, Op::Create, name.to_string()).reason(why)
             };
-            let capacity = opts.capacity.ok_or_else(|| {
+            let image = opts.format.as_ref().and_then(crate::Format::frame_len);
+            let capacity = opts.capacity.or(image).ok_or_else(|| {
                 bad("no capacity given".into()).hint("set one with CellOptions::capacity")
             })?;
-            if !(2..=MAX_SLOTS).contains(&opts.slots) {
-                return Err(bad(format!(
-                    "{} slots; a cell has 2 to {MAX_SLOTS}",
-                    opts.slots
-                )));
+            if let (Some(len), Some(f)) = (image, &opts.format) {
+                if len > capacity {
+                    return Err(bad(format!(
+                        "a value of {f} is {len} bytes, more than the capacity of {capacity}"
+                    )));
+                }
+            }
+            let nslots = opts.slots.unwrap_or(DEFAULT_SLOTS);
+            if !(2..=MAX_SLOTS).contains(&nslots) {
+                return Err(bad(format!("{nslots} slots; a cell has 2 to {MAX_SLOTS}")));
             }
             let stride = stride_for(capacity)
-                .filter(|s| s.checked_mul(opts.slots as usize).is_some())
+                .filter(|s| s.checked_mul(nslots as usize).is_some())
                 .ok_or_else(|| {
                     bad(format!(
                         "a capacity of {capacity} bytes is more than this system can address"
                     ))
                 })?;
-            let data_len = stride * opts.slots as usize;
+            let data_len = stride * nslots as usize;
             let spec = Spec::Shmkit {
                 kind: Kind::Cell,
                 control_extra: CONTROL_LEN,
             };
-            let slots = opts.slots;
-            let seg = Segment::create_with(&name, &opts.seg, spec, data_len, &mut |base| {
+            let slots = nslots;
+            let mut seg_opts = opts.seg.clone();
+            if let Some(f) = &opts.format {
+                seg_opts = seg_opts.format(f.clone());
+            }
+            let seg = Segment::create_with(&name, &seg_opts, spec, data_len, &mut |base| {
                 // SAFETY: `base` is the new, zeroed, page-aligned mapping, at least
                 // HEADER_LEN + CONTROL_LEN bytes; nobody else sees it yet.
                 let ctl = unsafe { &*base.add(HEADER_LEN).cast::<CellCtl>() };
@@ -627,6 +674,11 @@ mod handle {
         /// `fill` gets the slot's memory (whatever it held before: write all `len` bytes). If
         /// the process dies inside `fill`, readers keep seeing the previous value.
         ///
+        /// The `&mut [u8]` is sound: no other process writes the slot meanwhile (writers take
+        /// the cell's lock, and the slot is not the one `latest` names). Readers may be copying
+        /// it (they discard the copy when they see its odd version), which cannot change what
+        /// `fill` sees.
+        ///
         /// # Errors
         /// As for [`publish`](Self::publish).
         pub fn publish_with(&self, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<u64> {
@@ -648,13 +700,15 @@ mod handle {
             let guard = self.seg.lock().map_err(|e| e.during(Op::Publish))?;
             let seq = publish(self.ctl(), self, len as u64, |i| {
                 // SAFETY: slot `i` is `stride >= len` bytes of our writable data region. We hold
-                // the writer lock and the slot is not the latest one, so no other writer uses it
-                // and readers only copy from it (and discard what they copied, thanks to the odd
-                // version). A process scribbling on the cell against the protocol could make
-                // this a racy write of plain bytes, which cannot break memory safety here.
+                // the writer lock and the slot is not the latest one (`publish` step 1), so no
+                // other writer that follows the protocol touches it, and readers only copy from
+                // it (discarding what they copied, thanks to the odd version).
                 let buf = unsafe { std::slice::from_raw_parts_mut(self.slot_ptr(i), len) };
                 fill(buf);
             });
+            self.ctl()
+                .last_ns
+                .store(crate::sys::coarse_now_ns(), Ordering::Relaxed);
             drop(guard);
             self.seg
                 .header()
@@ -680,10 +734,11 @@ mod handle {
                 buf.reserve(len);
                 // SAFETY: slot `i` holds `len <= capacity <= stride` bytes inside our mapping
                 // (checked by `read` before calling us); `buf` has room for `len` bytes after
-                // `reserve` and cannot overlap shared memory. A concurrent writer can only
-                // change which bytes we copy; `read` then discards the copy.
+                // `reserve` (its spare capacity, private) and cannot overlap shared memory.
+                // `copy_out_raw` reads each byte once, so a concurrent writer can only change
+                // which bytes we copy; `read` then discards the copy.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(self.slot_ptr(i), buf.as_mut_ptr(), len);
+                    crate::shared::copy_out_raw(self.slot_ptr(i), buf.as_mut_ptr(), len);
                     buf.set_len(len);
                 }
             });
@@ -707,6 +762,35 @@ mod handle {
             let mut data = Vec::new();
             let seq = self.read_into(&mut data)?;
             Ok(Snapshot { seq, data })
+        }
+
+        /// Waits for a value newer than `seq` (at most `timeout`; `None`: no limit) and copies
+        /// the newest into `buf`, in one call; returns its sequence number. What a reader loop
+        /// wants: `let mut seq = 0; loop { seq = cell.read_newer_into(seq, &mut buf, None)?; }`.
+        ///
+        /// # Errors
+        /// [`ErrorKind::Timeout`], or as for [`read_into`](Self::read_into).
+        pub fn read_newer_into(
+            &self,
+            seq: u64,
+            buf: &mut Vec<u8>,
+            timeout: Option<Duration>,
+        ) -> Result<u64> {
+            self.wait_newer(seq, timeout)?;
+            self.read_into(buf)
+        }
+
+        /// What the values are, as the cell's creator said.
+        pub fn format(&self) -> Option<&crate::Format> {
+            self.seg.format()
+        }
+
+        /// When the newest value was published (`None` before the first publish).
+        pub fn last_publish(&self) -> Option<std::time::SystemTime> {
+            match self.ctl().last_ns.load(Ordering::Relaxed) {
+                0 => None,
+                ns => Some(std::time::UNIX_EPOCH + Duration::from_nanos(ns)),
+            }
         }
 
         /// Sleeps until a value newer than `seq` exists (at most `timeout`; `None`: no limit);
@@ -782,8 +866,8 @@ mod handle {
     /// writer.publish(&Pose { x: 1.0, y: 2.0, heading: 0.5, frame: 7 })?;
     ///
     /// let reader = TypedCell::<Pose>::open(&name, Access::ReadOnly)?;
-    /// let (pose, seq) = reader.get()?;
-    /// assert_eq!((pose.frame, seq), (7, 1));
+    /// let pose = reader.get()?;
+    /// assert_eq!((pose.data.frame, pose.seq), (7, 1));
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     ///
@@ -869,7 +953,7 @@ mod handle {
         ///
         /// # Errors
         /// [`ErrorKind::Corrupt`] as for [`Cell::read_into`].
-        pub fn get(&self) -> Result<(T, u64)> {
+        pub fn get(&self) -> Result<Snapshot<T>> {
             let mut value = T::zeroed();
             let out = bytemuck::bytes_of_mut(&mut value);
             let size = out.len();
@@ -882,14 +966,16 @@ mod handle {
                     let n = len.min(size);
                     // SAFETY: slot `i` holds at least `len` bytes inside our mapping; `out` is our
                     // own `n`-byte-or-larger buffer. Any bytes form a valid `T` (Pod).
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(self.cell.slot_ptr(i), out.as_mut_ptr(), n)
-                    };
+                    // `copy_out` reads each byte once (see `Cell::read_into`).
+                    unsafe { crate::shared::copy_out(self.cell.slot_ptr(i), &mut out[..n]) };
                 },
             );
             match res {
-                Ok((0, 0)) => Ok((T::zeroed(), 0)),
-                Ok((seq, len)) if len as usize == size => Ok((value, seq)),
+                Ok((0, 0)) => Ok(Snapshot {
+                    seq: 0,
+                    data: T::zeroed(),
+                }),
+                Ok((seq, len)) if len as usize == size => Ok(Snapshot { seq, data: value }),
                 Ok((_, len)) => Err(self.corrupt(format!(
                     "a value of {len} bytes in a cell of {size}-byte values"
                 ))),
@@ -970,6 +1056,7 @@ mod handle {
             stride: AtomicU64::new(capacity as u64),
             slots: AtomicU32::new(count as u32),
             type_size: AtomicU32::new(0),
+            last_ns: AtomicU64::new(0),
         };
         let mut value = Vec::new();
         // Memory that never changes fails every retry alike: give up on a stuck slot early.
@@ -1028,6 +1115,7 @@ mod loom_tests {
                 stride: AtomicU64::new(64),
                 slots: AtomicU32::new(n as u32),
                 type_size: AtomicU32::new(0),
+                last_ns: AtomicU64::new(0),
             },
             slots: (0..n).map(|_| slot()).collect(),
             data: (0..n)

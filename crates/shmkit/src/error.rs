@@ -45,6 +45,13 @@ pub enum ErrorKind {
     OutOfResources,
     /// A bounded wait ran out of time.
     Timeout,
+    /// An argument other than a name or a size is malformed (a format description, say).
+    InvalidInput,
+    /// The call would wait forever for the calling thread itself (it already holds the lock).
+    WouldDeadlock,
+    /// The publisher overwrote a frame while it was being read in place (a lapped view of a
+    /// [`Policy::Overwrite`](crate::stream::Policy) stream).
+    Overwritten,
     /// This platform has no way to do what was asked.
     Unsupported,
     /// Any other operating-system error; [`Error::raw_os_error`] has the code.
@@ -64,6 +71,9 @@ impl ErrorKind {
             ErrorKind::Corrupt => "corrupt segment",
             ErrorKind::OutOfResources => "out of resources",
             ErrorKind::Timeout => "timed out",
+            ErrorKind::InvalidInput => "invalid argument",
+            ErrorKind::WouldDeadlock => "this thread already holds the lock",
+            ErrorKind::Overwritten => "the publisher overwrote the frame while it was read",
             ErrorKind::Unsupported => "not supported on this platform",
             ErrorKind::Os => "operating-system error",
         }
@@ -102,6 +112,8 @@ pub enum Op {
     Publish,
     /// Receiving a value or frame.
     Receive,
+    /// Parsing or checking a format description.
+    Format,
 }
 
 impl Op {
@@ -118,6 +130,7 @@ impl Op {
             Op::Wait => "wait on",
             Op::Publish => "publish to",
             Op::Receive => "receive from",
+            Op::Format => "use the format",
         }
     }
 }
@@ -175,6 +188,12 @@ impl Error {
     /// Sets the hint ("what to do").
     pub(crate) fn hint(mut self, hint: impl Into<Cow<'static, str>>) -> Error {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Sets the segment (or other thing) the error is about.
+    pub(crate) fn named(mut self, name: impl Into<String>) -> Error {
+        self.name = Some(name.into());
         self
     }
 
@@ -310,7 +329,11 @@ impl From<Error> for io::Error {
             ErrorKind::NotFound => io::ErrorKind::NotFound,
             ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
             ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
-            ErrorKind::InvalidName | ErrorKind::InvalidSize => io::ErrorKind::InvalidInput,
+            ErrorKind::InvalidName | ErrorKind::InvalidSize | ErrorKind::InvalidInput => {
+                io::ErrorKind::InvalidInput
+            }
+            ErrorKind::WouldDeadlock => io::ErrorKind::Deadlock,
+            ErrorKind::Overwritten => io::ErrorKind::Interrupted,
             ErrorKind::Incompatible | ErrorKind::Corrupt => io::ErrorKind::InvalidData,
             ErrorKind::OutOfResources => io::ErrorKind::OutOfMemory,
             ErrorKind::Timeout => io::ErrorKind::TimedOut,

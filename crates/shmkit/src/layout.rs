@@ -5,19 +5,36 @@
 //!      0     8  magic        "SHMKIT\0\0"
 //!      8     4  version      0 while the creator initialises, then LAYOUT_VERSION
 //!     12     4  kind         1 bytes, 2 cell, 3 stream
-//!     16     4  flags        bit 0 LAST_CLOSE, bit 1 WAKE_ALWAYS
-//!     20     4  header_len   192
+//!     16     4  flags        bit 0 LAST_CLOSE, bit 1 WAKE_ALWAYS, bit 2 PROOFS
+//!     20     4  header_len   512
 //!     24     8  total_len    bytes in the whole segment (= the file's size)
 //!     32     8  data_offset  where the data region starts (page-aligned)
 //!     40     8  data_len     bytes of data the creator asked for
 //!     48     4  creator_pid
-//!     52     4  reserved
+//!     52     4  next_token   the counter liveness proof ids come from (see `liveness`)
 //!     56     8  created_ns   creation time, nanoseconds since the Unix epoch
 //!     64    64  lock         see `lock`
 //!    128    64  change       see `notify`
-//!    192     …  the kind's own control block (cell slots, stream cursors)
+//!    192     8  creator_ns   the creator's pid namespace (0: none or unknown)
+//!    200    56  reserved     zero
+//!    256   256  format       what the data is, see `format` (all zero: not said)
+//!    512     …  the kind's own control block (cell slots, stream cursors)
 //! data_offset   the data region, to total_len
 //! ```
+//!
+//! # Versions
+//!
+//! `version` says how to read everything above and the kinds' control blocks. A reader accepts
+//! exactly the versions it knows how to read and calls others `Incompatible`, naming both.
+//! Additions that old readers may safely ignore go into fields that were zero (reserved) in the
+//! older layout and keep the version, so segments made without them (a format never said, a
+//! statistic never kept) read as "not said". Anything an old reader would misread — a moved
+//! field, a new meaning, a longer frame header — takes a new version.
+//!
+//! * Version 1: the first layout (a 192-byte header, 16-byte stream frame headers).
+//! * Version 2: a 512-byte header with the pid namespace, liveness proofs and the format;
+//!   32-byte stream frame headers with a publish time and a commit marker; statistics in the
+//!   cell and stream control blocks.
 //!
 //! Every field is an atomic, so a `&Header` over memory that other processes write is sound. The
 //! portable code reads the immutable fields once at open, validates them, and keeps its own
@@ -29,6 +46,7 @@
 
 use std::fmt;
 
+use crate::format::FORMAT_LEN;
 use crate::lock::LockWord;
 use crate::notify::Event;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -36,14 +54,16 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// "SHMKIT\0\0" read as a little-endian integer.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\0");
 /// The layout this build writes and reads.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Bytes of the header; the kind's control block starts here.
-pub(crate) const HEADER_LEN: usize = 192;
+pub(crate) const HEADER_LEN: usize = 512;
 
 /// The name is removed when the last handle anywhere closes (see [`crate::Lifetime`]).
 pub(crate) const FLAG_LAST_CLOSE: u32 = 1 << 0;
 /// Signallers always make the wake call: some readers cannot count themselves as waiters.
 pub(crate) const FLAG_WAKE_ALWAYS: u32 = 1 << 1;
+/// Liveness is proven by OFD locks on the segment's file (see `liveness`), not by pids.
+pub(crate) const FLAG_PROOFS: u32 = 1 << 2;
 
 /// What a shmkit segment holds.
 #[non_exhaustive]
@@ -103,10 +123,14 @@ pub(crate) struct Header {
     pub(crate) data_offset: AtomicU64,
     pub(crate) data_len: AtomicU64,
     pub(crate) creator_pid: AtomicU32,
-    pub(crate) _reserved: AtomicU32,
+    pub(crate) next_token: AtomicU32,
     pub(crate) created_ns: AtomicU64,
     pub(crate) lock: LockWord,
     pub(crate) change: Event,
+    pub(crate) creator_ns: AtomicU64,
+    pub(crate) _reserved: [AtomicU64; 7],
+    /// The format, encoded by `Format::encode` (written once, at creation).
+    pub(crate) format: [AtomicU64; FORMAT_LEN / 8],
 }
 
 #[cfg(not(loom))]
@@ -125,10 +149,18 @@ const _: () = {
     assert!(offset_of!(Header, created_ns) == 56);
     assert!(offset_of!(Header, lock) == 64);
     assert!(offset_of!(Header, change) == 128);
+    assert!(offset_of!(Header, creator_ns) == 192);
+    assert!(offset_of!(Header, format) == 256);
 };
 
 /// Offset of the lock's state word (for readers of raw header bytes, such as `info`).
 pub(crate) const LOCK_STATE_OFFSET: usize = 64;
+/// Offset of the lock's owner record.
+pub(crate) const LOCK_OWNER_OFFSET: usize = 72;
+/// Offset of the creator's pid namespace.
+pub(crate) const CREATOR_NS_OFFSET: usize = 192;
+/// Offset of the format.
+pub(crate) const FORMAT_OFFSET: usize = 256;
 
 /// The header's fields, copied out of shared memory or out of a byte buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,24 +353,66 @@ pub(crate) fn is_shmkit(head: &[u8]) -> bool {
 impl Header {
     /// Writes a new header into zeroed memory; `version` is stored last (Release), so an opener
     /// that sees it non-zero sees everything else.
-    pub(crate) fn init(&self, kind: Kind, flags: u32, geo: (usize, usize, usize), pid: u32) {
-        let (total_len, data_offset, data_len) = geo;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    pub(crate) fn init(&self, init: &Init) {
+        let (total_len, data_offset, data_len) = init.geo;
         self.magic.store(MAGIC, Ordering::Relaxed);
-        self.kind.store(kind.code(), Ordering::Relaxed);
-        self.flags.store(flags, Ordering::Relaxed);
+        self.kind.store(init.kind.code(), Ordering::Relaxed);
+        self.flags.store(init.flags, Ordering::Relaxed);
         self.header_len.store(HEADER_LEN as u32, Ordering::Relaxed);
         self.total_len.store(total_len as u64, Ordering::Relaxed);
         self.data_offset
             .store(data_offset as u64, Ordering::Relaxed);
         self.data_len.store(data_len as u64, Ordering::Relaxed);
-        self.creator_pid.store(pid, Ordering::Relaxed);
-        self.created_ns.store(now, Ordering::Relaxed);
+        self.creator_pid.store(init.pid, Ordering::Relaxed);
+        self.created_ns.store(now_ns(), Ordering::Relaxed);
+        self.creator_ns.store(init.pid_ns, Ordering::Relaxed);
+        for (w, b) in self.format.iter().zip(init.format.chunks_exact(8)) {
+            w.store(
+                u64::from_le_bytes(b.try_into().expect("8 bytes")),
+                Ordering::Relaxed,
+            );
+        }
         // SYNC: Release pairs with the Acquire load in `Fields::load`.
         self.version.store(LAYOUT_VERSION, Ordering::Release);
     }
+
+    /// The format bytes as they lie in the header now.
+    pub(crate) fn format_bytes(&self) -> [u8; FORMAT_LEN] {
+        let mut b = [0u8; FORMAT_LEN];
+        for (w, out) in self.format.iter().zip(b.chunks_exact_mut(8)) {
+            out.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        b
+    }
+}
+
+/// What a creator writes into a new header.
+#[derive(Debug, Clone)]
+pub(crate) struct Init {
+    pub kind: Kind,
+    pub flags: u32,
+    /// `(total_len, data_offset, data_len)`.
+    pub geo: (usize, usize, usize),
+    pub pid: u32,
+    pub pid_ns: u64,
+    pub format: [u8; FORMAT_LEN],
+}
+
+/// Nanoseconds since the Unix epoch, by the wall clock (0 if the clock is before 1970).
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The little-endian `u64` at `off` of raw header bytes, if they reach that far.
+pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
+}
+
+/// The little-endian `u32` at `off` of raw header bytes, if they reach that far.
+pub(crate) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
 }
 
 #[cfg(all(test, not(loom)))]

@@ -77,14 +77,18 @@
 // tests (`.ci/loom.sh`); everything that maps real memory needs the real atomics.
 pub mod cell;
 mod error;
+mod format;
 #[cfg(not(loom))]
 pub mod interop;
 mod layout;
+mod liveness;
 mod lock;
 mod name;
 mod notify;
 #[cfg(not(loom))]
 mod segment;
+#[cfg(not(loom))]
+mod shared;
 pub mod stream;
 mod sync;
 mod sys;
@@ -92,6 +96,7 @@ mod sys;
 #[cfg(not(loom))]
 pub use cell::{Cell, CellOptions, Snapshot, TypedCell};
 pub use error::{Error, ErrorKind, Op, Result};
+pub use format::{Format, MAX_MEDIA_TYPE_LEN, Pixel};
 pub use layout::Kind;
 #[cfg(not(loom))]
 pub use lock::LockGuard;
@@ -100,9 +105,11 @@ pub use name::{
 };
 #[cfg(not(loom))]
 pub use segment::{
-    Access, DEFAULT_MODE, Lifetime, Namespace, Segment, SegmentInfo, SegmentKind, SegmentOptions,
-    State, human_bytes,
+    Access, DEFAULT_MODE, Lifetime, LockState, Namespace, Segment, SegmentInfo, SegmentKind,
+    SegmentOptions, State, human_bytes,
 };
+#[cfg(not(loom))]
+pub use shared::SharedBytes;
 pub use sys::Holders;
 
 /// The entry points of the fuzz targets in `fuzz/` (and of the tests that run them over fixed

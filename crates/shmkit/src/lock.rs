@@ -11,30 +11,38 @@
 //!
 //! # The lock word (`state`, 32 bits)
 //!
+//! The owner is named by its liveness *token* (see `liveness`): on Linux the proof id of the
+//! handle that locked (an OFD lock on the segment's file proves it lives), elsewhere its pid.
+//!
 //! | `state`                 | meaning                                                        |
 //! |-------------------------|----------------------------------------------------------------|
 //! | `0`                     | unlocked                                                       |
-//! | `pid`                   | locked by process `pid`; nobody sleeps on it                   |
-//! | `pid \| CONTENDED`      | locked by `pid`; someone may sleep on it: unlock must wake one |
+//! | `tok`                   | locked by the holder of token `tok`; nobody sleeps on it       |
+//! | `tok \| CONTENDED`      | locked by `tok`; someone may sleep on it: unlock must wake one |
 //!
 //! Transitions (all by compare-and-swap on `state`):
 //!
 //! * `0 → me` — uncontended lock (Acquire). One atomic op, plus the owner record below.
 //! * `0 → me|CONTENDED` — a waiter that slept takes the lock; it keeps the flag, since others may
 //!   sleep too (Drepper, "Futexes Are Tricky", mutex #2).
-//! * `p → p|CONTENDED` — a waiter announces itself before sleeping on `p|CONTENDED`.
+//! * `t → t|CONTENDED` — a waiter announces itself before sleeping on `t|CONTENDED`.
 //! * `me[|CONTENDED] → 0` — unlock (Release); wake one sleeper if the flag was set.
 //! * `dead[|CONTENDED] → me|CONTENDED` — a waiter found the owner dead and takes over; its
 //!   guard reports [`LockGuard::owner_died`].
 //!
+//! A takeover's compare-and-swap succeeds only if the state still names the token it judged
+//! dead. Proof ids only grow, so that token cannot have come back meanwhile: two takers cannot
+//! both win, whatever pids were reused in between (with process-id tokens, the start tag beside
+//! the pid narrows the same race to a pid reused within one check).
+//!
 //! # The owner record (`owner`, 64 bits)
 //!
-//! `pid << 32 | start tag`, written by the owner just after acquiring and cleared just before
-//! releasing. The start tag (on Linux the process's start time in clock ticks) tells a dead
-//! owner from a new process that reused its pid. The record is written after the state, so a
-//! checker may see the state of a new owner with the record of no one (`0`) or of an old owner
-//! (another pid): it then ignores the tag and asks only whether the pid runs — never declaring a
-//! live owner dead.
+//! The owner's holder word (`token << 32 | aux`: its pid with proofs, its start tag with process
+//! ids), written by the owner just after acquiring and cleared just before releasing. It is
+//! written after the state, so a checker may see the state of a new owner with the record of no
+//! one (`0`) or of an old owner: the record then counts only if its token matches the state's.
+//! With proofs the check needs only the token; with process ids a missing record means "ask
+//! only whether the pid runs" — never declaring a live owner dead.
 //!
 //! # Waiting
 //!
@@ -46,21 +54,22 @@
 //!
 //! # Limits
 //!
-//! Owner liveness is judged by process id: all users of a segment must share a pid namespace
-//! (containers sharing `/dev/shm` but not pids would misjudge). A process is the owner, not a
-//! thread: locking twice from one process waits (until the timeout, if any) rather than
-//! recursing.
+//! With process-id tokens (macOS, Windows), a process in another pid namespace than the
+//! segment's creator cannot judge the owner and never takes over (it waits, or times out saying
+//! why). A process is not the unit of ownership with proofs — a handle is; two handles of one
+//! process exclude each other like two processes. A thread that locks a segment whose lock it
+//! already holds gets [`ErrorKind::WouldDeadlock`](crate::ErrorKind::WouldDeadlock) instead of
+//! waiting for itself; the guard cannot move to another thread.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
+use crate::liveness::{TOKEN_MASK, Verdict, holder_word, token_of};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 
 /// The state bit meaning "someone may be sleeping: wake on unlock".
 pub(crate) const CONTENDED: u32 = 1 << 31;
-/// The owner's process id in `state`.
-pub(crate) const PID_MASK: u32 = !CONTENDED;
 
 /// Spins before sleeping (one under loom, to keep the models small).
 const SPINS: u32 = if cfg!(loom) { 1 } else { 100 };
@@ -73,7 +82,7 @@ pub(crate) struct LockWord {
     /// See the state table in the module docs.
     pub(crate) state: AtomicU32,
     _reserved: AtomicU32,
-    /// `pid << 32 | start tag` of the owner, or 0.
+    /// The owner's holder word, or 0.
     pub(crate) owner: AtomicU64,
 }
 
@@ -83,37 +92,17 @@ const _: () = {
     assert!(std::mem::align_of::<LockWord>() == 64);
 };
 
-/// Who we are and how to tell whether another process lives: the operating system, or a
-/// simulation in the loom models.
-pub(crate) trait Processes {
-    /// This process: (pid, start tag).
+/// Who we are and who else lives: a segment handle's liveness (see `liveness`), or a
+/// simulation in the tests and loom models.
+pub(crate) trait Peers {
+    /// Our token (1..2³¹) and the `aux` half of our holder word.
     fn me(&self) -> (u32, u32);
-    /// Whether `pid` (with start tag `tag`, 0 if unknown) is still running.
-    fn alive(&self, pid: u32, tag: u32) -> bool;
+    /// Whether the holder of `word` (`token << 32 | aux`; `aux` is 0 when unknown) lives.
+    fn verdict(&self, word: u64) -> Verdict;
     /// Sleeps while `*word == expected`, at most `timeout`; `false` on timeout.
     fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool;
     /// Wakes one sleeper of `word`.
     fn wake_one(&self, word: &AtomicU32);
-}
-
-/// The real operating system.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Os;
-
-#[cfg(not(loom))]
-impl Processes for Os {
-    fn me(&self) -> (u32, u32) {
-        crate::sys::current_process()
-    }
-    fn alive(&self, pid: u32, tag: u32) -> bool {
-        crate::sys::process_alive(pid, tag)
-    }
-    fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
-        crate::sys::futex_wait(word, expected, timeout)
-    }
-    fn wake_one(&self, word: &AtomicU32) {
-        crate::sys::futex_wake(word, 1)
-    }
 }
 
 /// How an acquisition went.
@@ -136,14 +125,27 @@ impl LockWord {
         }
     }
 
-    fn record_owner(&self, (pid, tag): (u32, u32)) {
+    fn record_owner(&self, (token, aux): (u32, u32)) {
         // Relaxed: only read as a hint by liveness checks, which re-validate `state` by CAS.
-        self.owner
-            .store(u64::from(pid) << 32 | u64::from(tag), Ordering::Relaxed);
+        self.owner.store(holder_word(token, aux), Ordering::Relaxed);
+    }
+
+    /// The holder word to judge for state `s`: the record if it belongs to the same token,
+    /// otherwise the token alone (aux 0: "unknown").
+    fn owner_word(&self, s: u32) -> u64 {
+        let token = s & TOKEN_MASK;
+        // SYNC: Relaxed is enough: the record is only a hint (see the module docs); if it
+        // belongs to another token we judge the token alone.
+        let rec = self.owner.load(Ordering::Relaxed);
+        if token_of(rec) == token {
+            rec
+        } else {
+            holder_word(token, 0)
+        }
     }
 
     /// Tries once. Takes the lock over if its owner is dead.
-    pub(crate) fn try_lock(&self, p: &impl Processes) -> Option<Acquired> {
+    pub(crate) fn try_lock(&self, p: &impl Peers) -> Option<Acquired> {
         let me = p.me();
         // SYNC: Acquire pairs with the Release in `unlock`, making the previous owner's writes
         // to the protected data visible to us.
@@ -160,7 +162,7 @@ impl LockWord {
     }
 
     /// Locks, waiting at most until `deadline` (`None`: as long as a live owner holds it).
-    pub(crate) fn lock(&self, p: &impl Processes, deadline: Option<Instant>) -> Option<Acquired> {
+    pub(crate) fn lock(&self, p: &impl Peers, deadline: Option<Instant>) -> Option<Acquired> {
         let me = p.me();
         if self
             .state
@@ -177,7 +179,7 @@ impl LockWord {
     fn lock_slow(
         &self,
         me: (u32, u32),
-        p: &impl Processes,
+        p: &impl Peers,
         deadline: Option<Instant>,
     ) -> Option<Acquired> {
         let mut spins = 0;
@@ -242,20 +244,12 @@ impl LockWord {
 
     /// If the owner in `s` is dead — or `s` names no owner at all yet is not 0 (only a
     /// scribbled word looks like that) — takes the lock from it.
-    fn take_over_if_dead(&self, s: u32, me: (u32, u32), p: &impl Processes) -> Option<Acquired> {
+    fn take_over_if_dead(&self, s: u32, me: (u32, u32), p: &impl Peers) -> Option<Acquired> {
         if s == 0 {
             return None;
         }
-        let pid = s & PID_MASK;
-        // SYNC: Relaxed is enough: the tag is only a hint (see the module docs); if the record
-        // belongs to another pid we check the pid alone.
-        let rec = self.owner.load(Ordering::Relaxed);
-        let tag = if (rec >> 32) as u32 == pid {
-            rec as u32
-        } else {
-            0
-        };
-        if pid != 0 && p.alive(pid, tag) {
+        let token = s & TOKEN_MASK;
+        if token != 0 && p.verdict(self.owner_word(s)) != Verdict::Dead {
             return None;
         }
         // SYNC: Acquire pairs with the dead owner's last Release (its writes before dying are as
@@ -269,17 +263,17 @@ impl LockWord {
             })
     }
 
-    /// Unlocks, if this process still owns the lock (it may have been taken over by a peer that
-    /// wrongly judged it dead, or scribbled over: then it is left as it is).
-    pub(crate) fn unlock(&self, p: &impl Processes) {
-        let (pid, _) = p.me();
+    /// Unlocks, if `me` still owns the lock (it may have been taken over by a peer that wrongly
+    /// judged it dead, or scribbled over: then it is left as it is).
+    pub(crate) fn unlock(&self, p: &impl Peers) {
+        let (token, _) = p.me();
         let mut s = self.state.load(Ordering::Relaxed);
-        if s & PID_MASK != pid {
+        if s & TOKEN_MASK != token {
             return; // not ours (any more): leave it, and its owner record, alone
         }
         self.owner.store(0, Ordering::Relaxed);
         loop {
-            if s & PID_MASK != pid {
+            if s & TOKEN_MASK != token {
                 return;
             }
             // SYNC: Release pairs with the Acquire of the next locker: our writes to the
@@ -297,35 +291,45 @@ impl LockWord {
         }
     }
 
-    /// The owner's pid, if locked.
-    pub(crate) fn owner_pid(&self) -> Option<u32> {
-        match self.state.load(Ordering::Relaxed) & PID_MASK {
+    /// The owner's token, if locked.
+    #[cfg(test)]
+    pub(crate) fn owner_token(&self) -> Option<u32> {
+        match self.state.load(Ordering::Relaxed) & TOKEN_MASK {
             0 => None,
-            pid => Some(pid),
+            t => Some(t),
         }
+    }
+
+    /// The owner's holder word as best known (see `owner_word`), if locked.
+    pub(crate) fn owner_holder(&self) -> Option<u64> {
+        let s = self.state.load(Ordering::Relaxed);
+        (s & TOKEN_MASK != 0).then(|| self.owner_word(s))
     }
 }
 
 /// Proof of holding a segment's lock; unlocks when dropped.
-#[cfg(not(loom))]
 ///
 /// Obtained from [`Segment::lock`](crate::Segment::lock),
 /// [`try_lock`](crate::Segment::try_lock) or [`lock_timeout`](crate::Segment::lock_timeout).
-/// The lock belongs to the process, so the guard may move between threads.
+/// Like `std`'s `MutexGuard`, it stays on the thread that locked (it is not `Send`): that thread
+/// is the one told [`ErrorKind::WouldDeadlock`](crate::ErrorKind::WouldDeadlock) if it locks
+/// again while holding it.
+#[cfg(not(loom))]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
-    word: &'a LockWord,
+    seg: &'a crate::Segment,
     owner_died: bool,
-    _segment: PhantomData<&'a crate::Segment>,
+    /// Not `Send`: the thread-local record of held locks must be cleared on this thread.
+    _not_send: PhantomData<*const ()>,
 }
 
 #[cfg(not(loom))]
 impl<'a> LockGuard<'a> {
-    pub(crate) fn new(word: &'a LockWord, how: Acquired) -> LockGuard<'a> {
+    pub(crate) fn new(seg: &'a crate::Segment, how: Acquired) -> LockGuard<'a> {
         LockGuard {
-            word,
+            seg,
             owner_died: how == Acquired::OwnerDied,
-            _segment: PhantomData,
+            _not_send: PhantomData,
         }
     }
 
@@ -345,7 +349,7 @@ impl<'a> LockGuard<'a> {
 #[cfg(not(loom))]
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        self.word.unlock(&Os);
+        self.seg.release_lock();
     }
 }
 
@@ -355,6 +359,37 @@ impl fmt::Debug for LockGuard<'_> {
         f.debug_struct("LockGuard")
             .field("owner_died", &self.owner_died)
             .finish()
+    }
+}
+
+/// The locks this thread holds through a [`LockGuard`], by segment identity, so that locking
+/// one of them again is an error rather than a wait for ourselves.
+#[cfg(not(loom))]
+pub(crate) mod held {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static HELD: RefCell<Vec<(String, u64)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Whether this thread holds the lock of the segment `id`.
+    pub(crate) fn contains(id: &(String, u64)) -> bool {
+        HELD.with(|h| h.borrow().contains(id))
+    }
+
+    /// Records that this thread holds it.
+    pub(crate) fn insert(id: (String, u64)) {
+        HELD.with(|h| h.borrow_mut().push(id));
+    }
+
+    /// Records that this thread released it.
+    pub(crate) fn remove(id: &(String, u64)) {
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h.iter().position(|x| x == id) {
+                h.swap_remove(i);
+            }
+        });
     }
 }
 
@@ -371,12 +406,16 @@ mod tests {
         dead: Arc<Mutex<Vec<u32>>>,
     }
 
-    impl Processes for Fake {
+    impl Peers for Fake {
         fn me(&self) -> (u32, u32) {
             (self.me, 7)
         }
-        fn alive(&self, pid: u32, _tag: u32) -> bool {
-            !self.dead.lock().unwrap().contains(&pid)
+        fn verdict(&self, word: u64) -> Verdict {
+            if self.dead.lock().unwrap().contains(&token_of(word)) {
+                Verdict::Dead
+            } else {
+                Verdict::Alive
+            }
         }
         fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
             crate::sys::futex_wait(word, expected, timeout)
@@ -394,11 +433,11 @@ mod tests {
             ..Fake::default()
         };
         assert_eq!(w.lock(&p, None), Some(Acquired::Clean));
-        assert_eq!(w.owner_pid(), Some(42));
+        assert_eq!(w.owner_token(), Some(42));
         assert_eq!(w.owner.load(Ordering::Relaxed), 42 << 32 | 7);
         assert_eq!(w.try_lock(&p), None, "not recursive");
         w.unlock(&p);
-        assert_eq!(w.owner_pid(), None);
+        assert_eq!(w.owner_token(), None);
         assert_eq!(w.owner.load(Ordering::Relaxed), 0);
     }
 
@@ -423,10 +462,10 @@ mod tests {
         );
         dead.lock().unwrap().push(10);
         assert_eq!(w.try_lock(&b), Some(Acquired::OwnerDied));
-        assert_eq!(w.owner_pid(), Some(20));
+        assert_eq!(w.owner_token(), Some(20));
         // A's late unlock must not release B's lock.
         w.unlock(&a);
-        assert_eq!(w.owner_pid(), Some(20));
+        assert_eq!(w.owner_token(), Some(20));
         w.unlock(&b);
         assert_eq!(w.state.load(Ordering::Relaxed), 0);
     }
@@ -455,15 +494,42 @@ mod tests {
     #[test]
     fn a_contended_flag_without_owner_is_garbage_and_taken_over() {
         let w = LockWord::new();
+        let me = Fake {
+            me: 5,
+            ..Fake::default()
+        };
         w.state.store(CONTENDED, Ordering::Relaxed);
-        assert_eq!(w.try_lock(&Os), Some(Acquired::OwnerDied));
-        w.unlock(&Os);
+        assert_eq!(w.try_lock(&me), Some(Acquired::OwnerDied));
+        w.unlock(&me);
         w.state.store(CONTENDED, Ordering::Relaxed);
         assert_eq!(
-            w.lock(&Os, Some(Instant::now())),
+            w.lock(&me, Some(Instant::now())),
             Some(Acquired::OwnerDied),
             "zero timeout"
         );
+    }
+
+    #[test]
+    fn an_owner_that_cannot_be_judged_is_never_taken_over() {
+        struct Blind;
+        impl Peers for Blind {
+            fn me(&self) -> (u32, u32) {
+                (9, 0)
+            }
+            fn verdict(&self, _word: u64) -> Verdict {
+                Verdict::Unknown
+            }
+            fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+                crate::sys::futex_wait(word, expected, timeout)
+            }
+            fn wake_one(&self, _word: &AtomicU32) {}
+        }
+        let w = LockWord::new();
+        w.state.store(77, Ordering::Relaxed);
+        assert_eq!(w.try_lock(&Blind), None);
+        let t = Instant::now() + Duration::from_millis(30);
+        assert_eq!(w.lock(&Blind, Some(t)), None, "waits, then gives up");
+        assert_eq!(w.owner_token(), Some(77));
     }
 
     #[test]
@@ -482,11 +548,15 @@ mod tests {
     #[test]
     fn garbage_state_from_a_peer_is_recoverable() {
         let w = LockWord::new();
-        // A peer wrote a pid that does not exist, and a lying owner record.
+        // A peer wrote a token nobody holds, and a lying owner record.
+        let me = Fake {
+            me: 3,
+            dead: Arc::new(Mutex::new(vec![0x7fff_fff0])),
+        };
         w.state.store(0x7fff_fff0 | CONTENDED, Ordering::Relaxed);
         w.owner.store(u64::MAX, Ordering::Relaxed);
-        assert_eq!(w.try_lock(&Os), Some(Acquired::OwnerDied));
-        w.unlock(&Os);
+        assert_eq!(w.try_lock(&me), Some(Acquired::OwnerDied));
+        w.unlock(&me);
         assert_eq!(w.state.load(Ordering::Relaxed), 0);
     }
 }
@@ -506,12 +576,17 @@ mod loom_tests {
         dead: Arc<[AtomicBool; 3]>,
     }
 
-    impl Processes for Sim {
+    impl Peers for Sim {
         fn me(&self) -> (u32, u32) {
             (self.me, 0)
         }
-        fn alive(&self, pid: u32, _tag: u32) -> bool {
-            !self.dead[pid as usize].load(Ordering::SeqCst)
+        fn verdict(&self, word: u64) -> Verdict {
+            let token = token_of(word) as usize;
+            if token < self.dead.len() && self.dead[token].load(Ordering::SeqCst) {
+                Verdict::Dead
+            } else {
+                Verdict::Alive
+            }
         }
         fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
             crate::sync::futex_wait(word, expected, timeout)

@@ -22,6 +22,11 @@
 //! not enough (a read-only mount, a security module's denial, a `chmod` after creation), such
 //! a waiter also wakes every 50 ms to look: late, but never asleep forever.
 //!
+//! A waiter that did count itself sleeps in the same bounded slices: the count lives in memory
+//! any writer can scribble on, and a peer that wrote 0 into it would otherwise make signallers
+//! skip the wake-up and strand the sleeper. A slice that ends looks at `seq` and sleeps again —
+//! one system call per sleeper every 50 ms, never a missed value.
+//!
 //! On Linux the sleep is a shared futex on `seq`. A waiter killed while asleep leaves `waiters`
 //! one too high: signallers then make a (harmless) wake call per signal until the segment is
 //! recreated.
@@ -30,8 +35,9 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{AtomicU32, Ordering, fence, spin_hint};
 
-/// How long a waiter that cannot count itself sleeps before it looks again.
-const UNCOUNTED_SLICE: Duration = Duration::from_millis(50);
+/// How long a waiter sleeps before it looks again, in case its wake-up was skipped (it could
+/// not count itself, or a peer scribbled on the count).
+const SLICE: Duration = Duration::from_millis(50);
 
 /// A change counter with a sleeper count, in shared memory: one cache line.
 #[repr(C, align(64))]
@@ -134,14 +140,11 @@ impl Event {
                 }
                 None => None,
             };
-            // A waiter that could not count itself may be missed by a signaller that skips the
-            // wake (its segment's mode did not promise `WAKE_ALWAYS`: a read-only mount, a
-            // security module, a chmod after creation). It looks again every so often instead
-            // of sleeping forever — the one place shmkit polls, and only then.
-            let timeout = match (register, timeout) {
-                (true, t) => t,
-                (false, t) => Some(t.map_or(UNCOUNTED_SLICE, |t| t.min(UNCOUNTED_SLICE))),
-            };
+            // A waiter may be missed by a signaller that skips the wake: one that could not
+            // count itself (its segment's mode did not promise `WAKE_ALWAYS`: a read-only mount,
+            // a security module, a chmod after creation), or whose count a peer overwrote. It
+            // looks again every slice instead of sleeping forever.
+            let timeout = Some(timeout.map_or(SLICE, |t| t.min(SLICE)));
             crate::sync::futex_wait(&self.seq, key, timeout);
         };
         if register {
@@ -171,6 +174,21 @@ mod tests {
             0,
             "unregistered after waiting"
         );
+    }
+
+    #[test]
+    fn a_sleeper_whose_count_a_peer_zeroed_still_sees_the_signal() {
+        let e = Arc::new(Event::new());
+        let k = e.key();
+        let e2 = e.clone();
+        let t = std::thread::spawn(move || e2.wait(k, None, Duration::ZERO, true));
+        while e.waiters.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        // A scribbling peer: the signaller now believes nobody sleeps and skips the wake-up.
+        e.waiters.store(0, Ordering::Relaxed);
+        e.signal(false);
+        assert_eq!(t.join().unwrap(), Waited::Changed, "woke within a slice");
     }
 
     #[test]

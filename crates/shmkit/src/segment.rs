@@ -3,11 +3,16 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::sync::OnceLock;
+
 use crate::error::{Error, ErrorKind, Op, Result};
+use crate::format::Format;
 use crate::layout::{
-    self, FLAG_LAST_CLOSE, FLAG_WAKE_ALWAYS, Fields, Geometry, HEADER_LEN, Header, Kind, Problem,
+    self, FLAG_LAST_CLOSE, FLAG_PROOFS, FLAG_WAKE_ALWAYS, Fields, Geometry, HEADER_LEN, Header,
+    Kind, Problem,
 };
-use crate::lock::{LockGuard, Os};
+use crate::liveness::{self, Identity, Scheme, Verdict};
+use crate::lock::{self, Acquired, LockGuard, Peers};
 use crate::name::{IntoName, IntoNativeName, NativeName, SegmentName};
 use crate::notify::Waited;
 use crate::sys::{self, Holders, Reclaimed, Want};
@@ -84,6 +89,7 @@ pub struct SegmentOptions {
     raw: bool,
     access: Access,
     namespace: Namespace,
+    format: Option<Format>,
 }
 
 impl Default for SegmentOptions {
@@ -103,6 +109,7 @@ impl SegmentOptions {
             raw: false,
             access: Access::ReadWrite,
             namespace: Namespace::Local,
+            format: None,
         }
     }
 
@@ -157,6 +164,15 @@ impl SegmentOptions {
     /// The namespace of the name (default [`Namespace::Local`]; only Windows has another).
     pub fn namespace(mut self, namespace: Namespace) -> SegmentOptions {
         self.namespace = namespace;
+        self
+    }
+
+    /// What the data is (default: not said): a raw image format or a media type, recorded in the
+    /// header so that tools (`shmkit info`, `view`) show the bytes for what they are. A raw
+    /// image must fit the data (for a cell: its capacity; for a stream: its maximum frame).
+    /// Ignored by `open`, and by raw segments (which have no header to record it in).
+    pub fn format(mut self, format: Format) -> SegmentOptions {
+        self.format = Some(format);
         self
     }
 
@@ -230,10 +246,25 @@ impl SegmentOptions {
     ///
     /// # Errors
     /// Those of [`open`](Self::open) and [`create`](Self::create).
+    ///
+    /// The segment found must be at least as large as [`size`](Self::size) asks (a smaller one
+    /// is [`ErrorKind::Incompatible`], naming both sizes); a larger one is fine, and
+    /// [`Segment::len`] tells its size.
     pub fn open_or_create(&self, name: impl IntoNativeName) -> Result<Segment> {
         let name = self.checked_name(name, Op::Open)?;
         let opts = self.clone().access(Access::ReadWrite);
-        open_or_create_with(|| opts.open(&name), || opts.create(&name))
+        let seg = open_or_create_with(|| opts.open(&name), || opts.create(&name))?;
+        if let Some(want) = self.size.filter(|&w| w > seg.len()) {
+            return Err(
+                Error::new(ErrorKind::Incompatible, Op::Open, name.to_string())
+                    .reason(format!(
+                        "it has {} data bytes; {want} were asked for",
+                        seg.len()
+                    ))
+                    .hint("open it with a size it has, or remove it (`shmkit rm NAME`) and create it anew"),
+            );
+        }
+        Ok(seg)
     }
 }
 
@@ -304,6 +335,12 @@ pub struct Segment {
     unlink_if_last: bool,
     /// This process may write the control region (lock, waiter counts).
     control_writable: bool,
+    /// How liveness is judged in this segment (`None` for raw segments).
+    scheme: Option<Scheme>,
+    /// This handle's liveness identity, claimed at its first use.
+    ident: OnceLock<Identity>,
+    /// What the data is, as the header says (validated at open).
+    format: Option<Format>,
 }
 
 impl fmt::Debug for Segment {
@@ -394,6 +431,9 @@ impl Segment {
                 if reads_without_writing(opts.mode) {
                     flags |= FLAG_WAKE_ALWAYS;
                 }
+                if Scheme::for_new_segment() {
+                    flags |= FLAG_PROOFS;
+                }
                 let total = control.checked_add(data_len).map(|t| round_up(t, granule));
                 (
                     total.unwrap_or(usize::MAX),
@@ -420,6 +460,12 @@ impl Segment {
             ));
         }
         let pid = sys::current_process().0;
+        let format = if geo.is_some() {
+            opts.format.clone()
+        } else {
+            None
+        };
+        let format_bytes = Format::encode(format.as_ref());
         let mut init = |base: *mut u8, len: usize| {
             if let Some(g) = geo {
                 debug_assert_eq!(len, g.total_len);
@@ -428,12 +474,14 @@ impl Segment {
                 // see it yet.
                 let header = unsafe { &*base.cast::<Header>() };
                 init_control(base);
-                header.init(
-                    g.kind,
-                    g.flags,
-                    (g.total_len, g.data_offset, g.data_len),
+                header.init(&layout::Init {
+                    kind: g.kind,
+                    flags: g.flags,
+                    geo: (g.total_len, g.data_offset, g.data_len),
                     pid,
-                );
+                    pid_ns: sys::pid_namespace(),
+                    format: format_bytes,
+                });
             }
         };
         let map = sys::create(
@@ -454,6 +502,9 @@ impl Segment {
                 None => opts.lifetime.unwrap_or_default() == Lifetime::LastClose,
             },
             control_writable: true,
+            scheme: geo.map(|g| Scheme::of(g.flags & FLAG_PROOFS != 0, sys::pid_namespace())),
+            ident: OnceLock::new(),
+            format,
         })
     }
 
@@ -495,6 +546,9 @@ impl Segment {
                 unlink_if_last: opts.lifetime == Some(Lifetime::LastClose),
                 control_writable: map.writable(),
                 map: Some(map),
+                scheme: None,
+                ident: OnceLock::new(),
+                format: None,
             });
         };
         if map.len() < HEADER_LEN {
@@ -542,6 +596,13 @@ impl Segment {
                 format!("it is a {}, not a {}", geo.kind, kind),
             ));
         }
+        let format = Format::decode(&header.format_bytes()).map_err(|why| {
+            fail(
+                ErrorKind::Corrupt,
+                format!("its header's format description is corrupt: {why}"),
+            )
+        })?;
+        let creator_ns = header.creator_ns.load(std::sync::atomic::Ordering::Relaxed);
         if opts.access == Access::ReadOnly && map.writable() {
             // The data region becomes read-only; the control region stays writable so that
             // this handle can count itself as a waiter and take the lock.
@@ -557,6 +618,9 @@ impl Segment {
             control_writable: map.writable(),
             geo: Some(geo),
             map: Some(map),
+            scheme: Some(Scheme::of(geo.flags & FLAG_PROOFS != 0, creator_ns)),
+            ident: OnceLock::new(),
+            format,
         })
     }
 
@@ -709,11 +773,9 @@ impl Segment {
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.check_range(Op::Read, offset, buf.len())?;
         // SAFETY: the source range is inside our mapping (checked above) and does not overlap
-        // our private `buf`. Concurrent writers in other processes can only change which bytes
-        // we copy, not the memory safety of the copy.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len())
-        };
+        // our private `buf`. `copy_out` reads each byte once: concurrent writers in other
+        // processes can only change which bytes we copy.
+        unsafe { crate::shared::copy_out(self.as_ptr().add(offset), buf) };
         Ok(())
     }
 
@@ -733,8 +795,9 @@ impl Segment {
         };
         self.check_range(Op::Write, offset, data.len())?;
         // SAFETY: the destination range is inside our writable data region (checked above) and
-        // cannot overlap `data`, which is private memory.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p.add(offset), data.len()) };
+        // cannot overlap `data`, which is private memory. `copy_in` writes each byte once, so
+        // racing writers (this call follows no protocol) only decide which bytes win.
+        unsafe { crate::shared::copy_in(p.add(offset), data) };
         Ok(())
     }
 
@@ -750,21 +813,113 @@ impl Segment {
         Ok(&h.lock)
     }
 
+    /// This handle's liveness identity in the segment (see `liveness`), claimed at first use.
+    pub(crate) fn identity(&self, op: Op) -> Result<Identity> {
+        if let Some(id) = self.ident.get() {
+            return Ok(*id);
+        }
+        let (h, scheme) = match (self.header(), self.scheme) {
+            (Some(h), Some(s)) => (h, s),
+            _ => {
+                return Err(
+                    Error::new(ErrorKind::Incompatible, op, self.name.to_string())
+                        .reason("a raw segment has no lock and no subscriber table"),
+                );
+            }
+        };
+        let id = liveness::claim(self.map(), scheme, &h.next_token).map_err(|e| {
+            Error::os(op, self.name.to_string(), e)
+                .reason("could not take a liveness proof on the segment's file")
+        })?;
+        // A racing thread may have claimed one too: the first stored wins (the other proof stays
+        // held by this handle's descriptor, unused).
+        Ok(*self.ident.get_or_init(|| id))
+    }
+
+    /// Whether the holder of `word` (a holder word written in the segment) lives.
+    pub(crate) fn verdict(&self, word: u64) -> Verdict {
+        match self.scheme {
+            Some(scheme) => liveness::verdict(self.map(), scheme, self.ident.get().copied(), word),
+            None => Verdict::Unknown,
+        }
+    }
+
+    /// The pid to show for a holder word of this segment.
+    pub(crate) fn holder_pid(&self, word: u64) -> u32 {
+        liveness::pid_of(self.scheme == Some(Scheme::Proofs), word)
+    }
+
+    /// Who holds this segment's lock for this thread's purposes (see `lock::held`).
+    fn lock_id(&self) -> (String, u64) {
+        let created = self.header().map_or(0, |h| {
+            h.created_ns.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        (self.name.to_string(), created)
+    }
+
+    /// The lock word and this handle's liveness, after refusing a lock this thread holds.
+    fn lock_parts(&self) -> Result<(&crate::lock::LockWord, HandlePeers<'_>)> {
+        let w = self.lock_word()?;
+        let me = self.identity(Op::Lock)?;
+        if lock::held::contains(&self.lock_id()) {
+            return Err(
+                Error::new(ErrorKind::WouldDeadlock, Op::Lock, self.name.to_string())
+                    .reason("this thread holds its lock already (the lock is not recursive)")
+                    .hint("drop the first guard before locking again"),
+            );
+        }
+        Ok((w, HandlePeers { seg: self, me }))
+    }
+
+    fn guard(&self, how: Acquired) -> LockGuard<'_> {
+        lock::held::insert(self.lock_id());
+        LockGuard::new(self, how)
+    }
+
+    /// Unlocks for a dropped [`LockGuard`].
+    pub(crate) fn release_lock(&self) {
+        lock::held::remove(&self.lock_id());
+        if let (Ok(w), Some(&me)) = (self.lock_word(), self.ident.get()) {
+            w.unlock(&HandlePeers { seg: self, me });
+        }
+    }
+
+    /// Takes the lock for a stream publisher (held for the publisher's life, outside the
+    /// thread-local guard bookkeeping): `None` if a live holder kept it until `deadline`.
+    pub(crate) fn lock_raw(&self, deadline: Option<Instant>) -> Result<Option<Acquired>> {
+        let w = self.lock_word()?;
+        let me = self.identity(Op::Lock)?;
+        Ok(w.lock(&HandlePeers { seg: self, me }, deadline))
+    }
+
+    /// Releases a lock taken with [`lock_raw`](Self::lock_raw).
+    pub(crate) fn unlock_raw(&self) {
+        if let (Ok(w), Some(&me)) = (self.lock_word(), self.ident.get()) {
+            w.unlock(&HandlePeers { seg: self, me });
+        }
+    }
+
     /// Takes the segment's lock, waiting as long as a live process holds it.
     ///
     /// If the holder dies (even by `kill -9`), the lock passes to a waiter within about
-    /// 100 ms, and [`LockGuard::owner_died`] tells it so. Locking twice from one process waits
-    /// for itself: the lock is per process, not recursive.
+    /// 100 ms, and [`LockGuard::owner_died`] tells it so. The lock is not recursive: a thread
+    /// that already holds it gets [`ErrorKind::WouldDeadlock`] rather than waiting for itself.
     ///
     /// # Errors
     /// [`ErrorKind::Incompatible`] on a raw segment, [`ErrorKind::PermissionDenied`] if this
-    /// process cannot write the segment.
+    /// process cannot write the segment, [`ErrorKind::WouldDeadlock`].
+    ///
+    /// # Platform notes
+    /// On Linux the owner is proven alive by a lock the kernel holds for its open file
+    /// description, so processes in different pid namespaces (containers sharing `/dev/shm`)
+    /// judge each other correctly. Elsewhere the owner is judged by process id and start time,
+    /// and a waiter never takes over an owner it cannot judge.
     pub fn lock(&self) -> Result<LockGuard<'_>> {
-        let w = self.lock_word()?;
+        let (w, p) = self.lock_parts()?;
         let how = w
-            .lock(&Os, None)
+            .lock(&p, None)
             .expect("a lock without deadline always succeeds");
-        Ok(LockGuard::new(w, how))
+        Ok(self.guard(how))
     }
 
     /// Takes the lock if it is free (or its holder is dead); `Ok(None)` if a live process holds
@@ -773,33 +928,62 @@ impl Segment {
     /// # Errors
     /// As for [`lock`](Self::lock).
     pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>> {
-        let w = self.lock_word()?;
-        Ok(w.try_lock(&Os).map(|how| LockGuard::new(w, how)))
+        let (w, p) = self.lock_parts()?;
+        Ok(w.try_lock(&p).map(|how| self.guard(how)))
     }
 
     /// Takes the lock, waiting at most `timeout`.
     ///
     /// # Errors
-    /// [`ErrorKind::Timeout`] if a live process held it all that time; otherwise as for
-    /// [`lock`](Self::lock).
+    /// [`ErrorKind::Timeout`] if a live process held it all that time (or one this process
+    /// cannot judge: the message says so); otherwise as for [`lock`](Self::lock).
     pub fn lock_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>> {
-        let w = self.lock_word()?;
-        match w.lock(&Os, Some(Instant::now() + timeout)) {
-            Some(how) => Ok(LockGuard::new(w, how)),
+        let (w, p) = self.lock_parts()?;
+        match w.lock(&p, Some(Instant::now() + timeout)) {
+            Some(how) => Ok(self.guard(how)),
             None => Err(
-                Error::new(ErrorKind::Timeout, Op::Lock, self.name.to_string()).reason(
-                    match w.owner_pid() {
-                        Some(pid) => format!("process {pid} held the lock for all of {timeout:?}"),
-                        None => format!("the lock stayed busy for {timeout:?}"),
-                    },
-                ),
+                Error::new(ErrorKind::Timeout, Op::Lock, self.name.to_string())
+                    .reason(self.lock_busy_reason(timeout)),
             ),
         }
     }
 
-    /// The id of the process holding the lock, if any (a snapshot: it may change at once).
+    /// Why a lock stayed busy for `timeout`, naming the holder.
+    pub(crate) fn lock_busy_reason(&self, timeout: Duration) -> String {
+        let holder = self.header().and_then(|h| h.lock.owner_holder());
+        match holder {
+            Some(word) => {
+                let pid = self.holder_pid(word);
+                let who = if pid == 0 {
+                    "another process".to_string()
+                } else {
+                    format!("process {pid}")
+                };
+                match self.verdict(word) {
+                    Verdict::Unknown => format!(
+                        "{who} holds the lock and lives in another pid namespace, where this \
+                         process cannot tell whether it is alive; it is never taken over"
+                    ),
+                    _ => format!("{who} held the lock for all of {timeout:?}"),
+                }
+            }
+            None => format!("the lock stayed busy for {timeout:?}"),
+        }
+    }
+
+    /// The id of the process holding the lock, if a live one does (a snapshot: it may change at
+    /// once).
     pub fn lock_owner(&self) -> Option<u32> {
-        self.header().and_then(|h| h.lock.owner_pid())
+        let word = self.header()?.lock.owner_holder()?;
+        (self.verdict(word) != Verdict::Dead)
+            .then(|| self.holder_pid(word))
+            .filter(|&p| p != 0)
+    }
+
+    /// What the data is, as its creator said (see [`SegmentOptions::format`]); `None` if it did
+    /// not say, or for a raw segment.
+    pub fn format(&self) -> Option<&Format> {
+        self.format.as_ref()
     }
 
     /// The change counter: bumped by every [`notify_change`](Self::notify_change). Read it
@@ -811,12 +995,25 @@ impl Segment {
     }
 
     /// Bumps the change counter and wakes every process waiting in
-    /// [`wait_change`](Self::wait_change). Costs no system call when nobody waits. Does nothing
-    /// on a raw segment or a handle that cannot write the control region.
-    pub fn notify_change(&self) {
-        if let (Some(h), true) = (self.header(), self.control_writable) {
-            h.change.signal(self.wake_always());
+    /// [`wait_change`](Self::wait_change). Costs no system call when nobody waits.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Incompatible`] on a raw segment (it has no change counter),
+    /// [`ErrorKind::PermissionDenied`] on a handle that may not write the segment.
+    pub fn notify_change(&self) -> Result<()> {
+        let h = self.header_for(Op::Write)?;
+        if !self.control_writable {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                Op::Write,
+                self.name.to_string(),
+            )
+            .reason(
+                "this process may only read the segment, and its change counter lives inside it",
+            ));
         }
+        h.change.signal(self.wake_always());
+        Ok(())
     }
 
     /// Sleeps until the change counter differs from `seen`, at most `timeout` (`None`: no
@@ -943,6 +1140,36 @@ impl Drop for Segment {
         if let Some(map) = self.map.take() {
             map.close(self.unlink_if_last);
         }
+    }
+}
+
+/// A segment handle's view of who lives, for the lock: its own identity, and the segment's
+/// liveness scheme for everyone else.
+pub(crate) struct HandlePeers<'a> {
+    seg: &'a Segment,
+    me: Identity,
+}
+
+impl Peers for HandlePeers<'_> {
+    fn me(&self) -> (u32, u32) {
+        (self.me.token, self.me.aux)
+    }
+
+    fn verdict(&self, word: u64) -> Verdict {
+        self.seg.verdict(word)
+    }
+
+    fn wait(
+        &self,
+        word: &std::sync::atomic::AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> bool {
+        sys::futex_wait(word, expected, timeout)
+    }
+
+    fn wake_one(&self, word: &std::sync::atomic::AtomicU32) {
+        sys::futex_wake(word, 1)
     }
 }
 
@@ -1093,6 +1320,30 @@ impl State {
     }
 }
 
+/// The state of a shmkit segment's lock, as [`Segment::info`] sees it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// Nobody holds it.
+    Free,
+    /// A live process holds it.
+    Held {
+        /// The holder's process id (as this process numbers it; 0 if unknown).
+        pid: u32,
+    },
+    /// Its holder died holding it: the next locker takes it over and is told.
+    OwnerDied {
+        /// The dead holder's process id.
+        pid: u32,
+    },
+    /// Held by a process this one cannot judge (another pid namespace, where liveness is
+    /// judged by process ids).
+    Unknown {
+        /// The holder's process id in its own namespace.
+        pid: u32,
+    },
+}
+
 /// What [`Segment::list`] and [`Segment::info`] report about one object.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -1105,7 +1356,8 @@ pub struct SegmentInfo {
     pub mode: u32,
     /// Owner's user id.
     pub uid: u32,
-    /// Last modification of its size or mode (not of its contents), if known.
+    /// Last modification of its size or mode (not of its contents), if known. For what was
+    /// last published, see [`details`](Self::details).
     pub modified: Option<SystemTime>,
     /// What it holds.
     pub kind: SegmentKind,
@@ -1113,37 +1365,49 @@ pub struct SegmentInfo {
     pub state: State,
     /// Which processes hold it.
     pub holders: Holders,
-    /// For shmkit segments: when its name goes away.
+    /// For shmkit segments whose header validates: when its name goes away.
     pub lifetime: Option<Lifetime>,
-    /// For shmkit segments: the data bytes (without the header).
+    /// For shmkit segments whose header validates: the data bytes (without the header).
     pub data_len: Option<u64>,
-    /// For shmkit segments: where the data starts (after the header and control block).
+    /// For shmkit segments whose header validates: where the data starts.
     pub data_offset: Option<u64>,
     /// For shmkit segments: the creating process.
     pub creator_pid: Option<u32>,
     /// For shmkit segments: when it was created.
     pub created: Option<SystemTime>,
-    /// For shmkit segments: the process holding its lock, if any.
+    /// For shmkit segments: the process holding its lock, if a live one does.
     pub lock_owner: Option<u32>,
+    /// For shmkit segments: the state of its lock.
+    pub lock: Option<LockState>,
+    /// For shmkit segments: what the data is, if its creator said.
+    pub format: Option<Format>,
+    /// Why a shmkit header does not hold up (its offsets and lengths do not fit, another
+    /// layout version, ...), in words; `None` for a sound header and for foreign objects.
+    pub problem: Option<String>,
 }
 
 impl SegmentInfo {
     fn from_raw(raw: sys::RawEntry) -> SegmentInfo {
         let mut head = [0u8; HEADER_LEN];
         let read = sys::peek(&raw.name, &mut head);
-        let fields = read
-            .as_ref()
-            .ok()
-            .and_then(|&n| Fields::from_bytes(&head[..n]));
+        let head = match &read {
+            Ok(n) => &head[..*n],
+            Err(_) => &head[..0],
+        };
+        let fields = Fields::from_bytes(head);
         let shmkit = fields.filter(|f| f.magic == layout::MAGIC);
-        let kind = match (&read, shmkit) {
+        let checked = shmkit.map(|f| geometry(&f, raw.len));
+        let kind = match (&read, &checked) {
             (Err(_), _) => SegmentKind::Unknown,
             (Ok(_), None) => SegmentKind::Foreign,
-            (Ok(_), Some(f)) => match geometry(&f, raw.len) {
-                Ok(g) => SegmentKind::Shmkit(g.kind),
-                Err(_) => SegmentKind::ShmkitOther,
-            },
+            (Ok(_), Some(Ok(g))) => SegmentKind::Shmkit(g.kind),
+            (Ok(_), Some(Err(_))) => SegmentKind::ShmkitOther,
         };
+        let geo = checked.as_ref().and_then(|c| c.as_ref().ok());
+        let mut problem = checked
+            .as_ref()
+            .and_then(|c| c.as_ref().err())
+            .map(Problem::describe);
         let last_close = shmkit.map(|f| f.flags & FLAG_LAST_CLOSE != 0);
         let state = match (
             &raw.holders,
@@ -1159,12 +1423,42 @@ impl SegmentInfo {
             }
             _ => State::Unknown,
         };
-        let lock_owner = shmkit.and_then(|_| {
-            let o = layout::LOCK_STATE_OFFSET;
-            let word = u32::from_le_bytes(head.get(o..o + 4)?.try_into().ok()?);
-            match word & crate::lock::PID_MASK {
-                0 => None,
-                pid => Some(pid),
+        // Only a header of this layout says where the lock and the format are.
+        let this_layout = shmkit.filter(|f| f.version == layout::LAYOUT_VERSION && geo.is_some());
+        let lock = this_layout.and_then(|f| {
+            let state = layout::u32_at(head, layout::LOCK_STATE_OFFSET)?;
+            let record = layout::u64_at(head, layout::LOCK_OWNER_OFFSET)?;
+            let token = state & liveness::TOKEN_MASK;
+            if token == 0 {
+                return Some(LockState::Free);
+            }
+            let word = if liveness::token_of(record) == token {
+                record
+            } else {
+                liveness::holder_word(token, 0)
+            };
+            let proofs = f.flags & FLAG_PROOFS != 0;
+            let ns = layout::u64_at(head, layout::CREATOR_NS_OFFSET).unwrap_or(0);
+            let pid = liveness::pid_of(proofs, word);
+            Some(
+                match liveness::verdict_by_name(&raw.name, proofs, ns, word) {
+                    Verdict::Alive => LockState::Held { pid },
+                    Verdict::Dead => LockState::OwnerDied { pid },
+                    Verdict::Unknown => LockState::Unknown { pid },
+                },
+            )
+        });
+        let format = this_layout.and_then(|_| {
+            let bytes: &[u8; crate::format::FORMAT_LEN] = head
+                .get(layout::FORMAT_OFFSET..layout::FORMAT_OFFSET + crate::format::FORMAT_LEN)?
+                .try_into()
+                .ok()?;
+            match Format::decode(bytes) {
+                Ok(f) => f,
+                Err(why) => {
+                    problem.get_or_insert(format!("its format description is corrupt: {why}"));
+                    None
+                }
             }
         });
         SegmentInfo {
@@ -1177,18 +1471,24 @@ impl SegmentInfo {
             holders: raw.holders,
             kind,
             state,
-            lifetime: last_close.map(|l| {
+            lifetime: geo.and(last_close).map(|l| {
                 if l {
                     Lifetime::LastClose
                 } else {
                     Lifetime::Persistent
                 }
             }),
-            data_len: shmkit.map(|f| f.data_len),
-            data_offset: shmkit.map(|f| f.data_offset),
+            data_len: geo.map(|g| g.data_len as u64),
+            data_offset: geo.map(|g| g.data_offset as u64),
             creator_pid: shmkit.map(|f| f.creator_pid),
             created: shmkit.map(|f| SystemTime::UNIX_EPOCH + Duration::from_nanos(f.created_ns)),
-            lock_owner,
+            lock_owner: match lock {
+                Some(LockState::Held { pid }) if pid != 0 => Some(pid),
+                _ => None,
+            },
+            lock,
+            format,
+            problem,
             name: raw.name,
         }
     }

@@ -34,33 +34,37 @@ const ROUNDS: usize = if cfg!(miri) { 20 } else { 300 };
 // ---- stream_receive -------------------------------------------------------------------------
 
 /// Bytes of the control block `fuzz_receive` reads first.
-const CTL: usize = 192;
+const CTL: usize = 64;
 /// The ring of the crafted inputs.
 const RING: usize = 1024;
 
-/// A frame header at `off` of the ring: length, kind (0 data, 1 padding), sequence number.
+/// A frame header at absolute position `pos` (offset `pos % RING` of the ring): length, kind
+/// (0 data, 1 padding), sequence number, and whether its commit marker says it is complete.
 struct Hdr {
-    off: usize,
+    pos: u64,
     len: u32,
     kind: u32,
     seq: u64,
+    committed: bool,
 }
 
-const fn data(off: usize, len: u32, seq: u64) -> Hdr {
+const fn data(pos: u64, len: u32, seq: u64) -> Hdr {
     Hdr {
-        off,
+        pos,
         len,
         kind: 0,
         seq,
+        committed: true,
     }
 }
 
-const fn pad(off: usize) -> Hdr {
+const fn pad(pos: u64, len: u32) -> Hdr {
     Hdr {
-        off,
-        len: 0,
+        pos,
+        len,
         kind: 1,
         seq: 0,
+        committed: true,
     }
 }
 
@@ -74,6 +78,10 @@ struct Pos {
     /// The subscriber's position (taken modulo four rings).
     sub: u64,
     sub_next_seq: u64,
+    /// 1 + the position of the newest frame (0: none).
+    newest: u64,
+    /// The subscriber is a joined `Block` one (frames protected by its cursor).
+    protected: bool,
 }
 
 fn stream(p: Pos, frames: &[Hdr]) -> Vec<u8> {
@@ -85,24 +93,30 @@ fn stream(p: Pos, frames: &[Hdr]) -> Vec<u8> {
         p.max_frame,
         p.sub,
         p.sub_next_seq,
+        p.newest,
+        u64::from(p.protected),
     ];
     for (i, w) in words.iter().enumerate() {
         b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }
     for f in frames {
-        let o = CTL + f.off;
+        let o = CTL + (f.pos % RING as u64) as usize;
         b[o..o + 4].copy_from_slice(&f.len.to_le_bytes());
         b[o + 4..o + 8].copy_from_slice(&f.kind.to_le_bytes());
         b[o + 8..o + 16].copy_from_slice(&f.seq.to_le_bytes());
+        b[o + 16..o + 24].copy_from_slice(&7u64.to_le_bytes()); // publish time
+        let commit = if f.committed { !f.pos } else { 0 };
+        b[o + 24..o + 32].copy_from_slice(&commit.to_le_bytes());
         // A payload that differs from frame to frame.
-        for (i, x) in b[o + 16..].iter_mut().take(f.len as usize).enumerate() {
+        let end = (o + 32 + f.len as usize).min(b.len());
+        for (i, x) in b[(o + 32).min(end)..end].iter_mut().enumerate() {
             *x = (f.seq as u8).wrapping_add(i as u8);
         }
     }
     b
 }
 
-/// Three frames of 10 bytes at the start of the ring, all unread.
+/// Three frames of 10 bytes (64 bytes each in the ring) at its start, all unread.
 const THREE: Pos = Pos {
     tail: 192,
     oldest: 0,
@@ -110,6 +124,8 @@ const THREE: Pos = Pos {
     max_frame: 100,
     sub: 0,
     sub_next_seq: 1,
+    newest: 129,
+    protected: false,
 };
 
 fn three() -> [Hdr; 3] {
@@ -121,7 +137,7 @@ fn stream_receive_reads_consistent_frames() {
     assert_eq!(fuzz_receive(&stream(THREE, &three())), 3);
     // Joined after the first frame.
     assert_eq!(fuzz_receive(&stream(Pos { sub: 64, ..THREE }, &three())), 2);
-    // Lapped: the first frame is gone, the subscriber jumps to the oldest.
+    // Lapped: the first frame is gone; the subscriber lands on the newest, which it can win.
     assert_eq!(
         fuzz_receive(&stream(
             Pos {
@@ -130,7 +146,20 @@ fn stream_receive_reads_consistent_frames() {
             },
             &three()
         )),
-        2
+        1
+    );
+    // The same, but joined to a Block stream: its cursor protects it, so `oldest` (moved for
+    // later joiners) does not make it jump.
+    assert_eq!(
+        fuzz_receive(&stream(
+            Pos {
+                oldest: 64,
+                protected: true,
+                ..THREE
+            },
+            &three()
+        )),
+        3
     );
     // Nothing new.
     assert_eq!(
@@ -145,9 +174,18 @@ fn stream_receive_reads_consistent_frames() {
         max_frame: 100,
         sub: RING as u64 + 832,
         sub_next_seq: 1,
+        newest: 2 * RING as u64 + 1,
+        protected: false,
     };
-    let frames = [data(832, 10, 1), pad(896), data(0, 10, 2)];
+    let frames = [
+        data(RING as u64 + 832, 10, 1),
+        pad(RING as u64 + 896, 128),
+        data(2 * RING as u64, 10, 2),
+    ];
     assert_eq!(fuzz_receive(&stream(wrapped, &frames)), 2);
+    // A frame whose marker is of another lap (stale bytes) is not there yet.
+    let stale = [data(0, 10, 1), data(64 + RING as u64, 10, 9)];
+    assert_eq!(fuzz_receive(&stream(Pos { tail: 64, ..THREE }, &stale)), 1);
 }
 
 #[test]
@@ -178,13 +216,23 @@ fn stream_receive_refuses_lying_positions() {
             },
         ),
         ("tail inside a frame", Pos { tail: 150, ..THREE }),
+        (
+            "newest past the tail",
+            Pos {
+                newest: 4097,
+                oldest: 64,
+                ..THREE
+            },
+        ),
     ];
     for (what, pos) in cases {
         let got = fuzz_receive(&stream(pos, &three()));
-        // Frames before the lie may be read; never more than exist.
+        // Committed frames before the lie may be read; never more than exist.
         assert!(got <= 3, "{what}: {got} frames");
-        let first_lies = matches!(what, "unaligned subscriber" | "unaligned oldest");
-        if first_lies || what.contains("oldest past") || what.contains("more than a ring") {
+        if matches!(
+            what,
+            "unaligned subscriber" | "subscriber past the tail" | "oldest past the tail"
+        ) {
             assert_eq!(got, 0, "{what}");
         }
     }
@@ -205,6 +253,17 @@ fn stream_receive_refuses_lying_frames() {
         0,
         "an unknown kind"
     );
+    assert_eq!(one(pad(0, 0)), 0, "an empty padding frame");
+    assert_eq!(one(pad(0, 100)), 0, "a padding frame off the cache lines");
+    assert_eq!(one(pad(0, 4096)), 0, "a padding frame past the ring");
+    assert_eq!(
+        one(Hdr {
+            committed: false,
+            ..data(0, 10, 1)
+        }),
+        0,
+        "below the tail but never committed"
+    );
     // A frame that would cross the end of the ring.
     let last = Pos {
         tail: 1024 + 64,
@@ -213,8 +272,6 @@ fn stream_receive_refuses_lying_frames() {
         ..THREE
     };
     assert_eq!(fuzz_receive(&stream(last, &[data(960, 100, 1)])), 0);
-    // A frame longer than what the tail says was published.
-    assert_eq!(one(data(0, 60, 1)), 0, "128 bytes of frame, 64 published");
 }
 
 #[test]
@@ -240,10 +297,12 @@ fn stream_receive_survives_random_frames_in_plausible_positions() {
             max_frame: rng.below(600),
             sub: base + rng.below(RING as u64) / 64 * 64,
             sub_next_seq: rng.below(100),
+            newest: base + rng.below(RING as u64),
+            protected: rng.below(2) == 0,
         };
-        let frames: Vec<Hdr> = (0..RING / 64)
+        let frames: Vec<Hdr> = (0..RING as u64 / 64)
             .map(|i| Hdr {
-                off: i * 64,
+                pos: base + i * 64,
                 len: match rng.below(4) {
                     0 => rng.next() as u32,
                     _ => rng.below(200) as u32,
@@ -254,6 +313,7 @@ fn stream_receive_survives_random_frames_in_plausible_positions() {
                     0
                 },
                 seq: rng.below(100),
+                committed: rng.below(5) != 0,
             })
             .collect();
         let got = fuzz_receive(&stream(pos, &frames));
@@ -296,13 +356,14 @@ const MAGIC: &[u8; 8] = b"SHMKIT\0\0";
 #[test]
 fn header_validate_accepts_a_true_header_and_refuses_each_lie() {
     let ok = |total, offset, len, actual| {
-        fuzz_validate_header(&header(MAGIC, 1, 3, 192, total, offset, len, actual))
+        fuzz_validate_header(&header(MAGIC, 2, 3, 512, total, offset, len, actual))
     };
     assert!(ok(8192, 4096, 4096, 8192), "a true header");
     assert!(!ok(8192, 4096, 4096, 4096), "truncated");
     assert!(!ok(8192, 4096, 4097, 8192), "data past the end");
     assert!(!ok(8192, 4100, 10, 8192), "unaligned data");
     assert!(!ok(8192, 64, 10, 8192), "data inside the header");
+    assert!(!ok(8192, 448, 10, 8192), "data inside the header's format");
     assert!(!ok(8192, 9000, 0, 8192), "data offset past the end");
     assert!(
         !ok(u64::MAX, 4096, u64::MAX, u64::MAX),
@@ -318,15 +379,16 @@ fn header_validate_accepts_a_true_header_and_refuses_each_lie() {
             magic, version, kind, header_len, 8192, 4096, 0, 8192,
         ))
     };
-    assert!(!h(b"NOTSHMKT", 1, 3, 192), "foreign");
-    assert!(!h(MAGIC, 0, 3, 192), "unfinished");
-    assert!(!h(MAGIC, 2, 3, 192), "another version");
-    assert!(!h(MAGIC, 1, 99, 192), "unknown kind");
-    assert!(!h(MAGIC, 1, 3, 64), "another header length");
+    assert!(!h(b"NOTSHMKT", 2, 3, 512), "foreign");
+    assert!(!h(MAGIC, 0, 3, 512), "unfinished");
+    assert!(!h(MAGIC, 1, 3, 192), "the first layout");
+    assert!(!h(MAGIC, 3, 3, 512), "a newer layout");
+    assert!(!h(MAGIC, 2, 99, 512), "unknown kind");
+    assert!(!h(MAGIC, 2, 3, 192), "another header length");
     // Short inputs: no header at all.
     for n in [0, 1, 8, 63] {
         assert!(!fuzz_validate_header(
-            &header(MAGIC, 1, 3, 192, 72, 64, 0, 72)[..n]
+            &header(MAGIC, 2, 3, 512, 72, 64, 0, 72)[..n]
         ));
     }
 }
@@ -339,7 +401,7 @@ fn header_validate_survives_random_bytes() {
         // Half with the magic and version, so validation gets past its first checks.
         if i % 2 == 0 && b.len() >= 12 {
             b[..8].copy_from_slice(MAGIC);
-            b[8..12].copy_from_slice(&1u32.to_le_bytes());
+            b[8..12].copy_from_slice(&2u32.to_le_bytes());
         }
         fuzz_validate_header(&b);
     }
@@ -442,9 +504,11 @@ fn stream_receive_positions_near_the_end_of_u64() {
         max_frame: 100,
         sub: 0,
         sub_next_seq: 1,
+        newest: u64::MAX,
+        protected: false,
     };
     fuzz_receive(&stream(pos, &[data(0, 10, 1)]));
-    fuzz_receive(&stream(pos, &[pad(0)]));
+    fuzz_receive(&stream(pos, &[pad(0, 1024)]));
 }
 
 /// Regression for a finding of this corpus, reported (not fixed here): `try_receive` computes

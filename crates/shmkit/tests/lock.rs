@@ -186,10 +186,13 @@ fn a_reader_opened_read_only_can_lock_and_wait() {
     let w = Segment::create(&name, 64).unwrap();
     let r = Segment::open(&name, Access::ReadOnly).unwrap();
     let g = r.lock().unwrap();
-    assert!(w.try_lock().unwrap().is_none());
+    // Another thread (here: of the same process, through another handle) finds it busy.
+    std::thread::scope(|s| {
+        s.spawn(|| assert!(w.try_lock().unwrap().is_none()));
+    });
     drop(g);
     let seen = r.change_count();
-    w.notify_change();
+    w.notify_change().unwrap();
     assert_eq!(r.wait_change(seen, Some(T)).unwrap(), seen.wrapping_add(1));
 }
 
@@ -237,7 +240,40 @@ fn a_user_without_write_permission_reads_and_waits_but_cannot_lock() {
     let mut child = common::spawn_cmd(cmd, "read-only-user");
     child.expect_line("WAITING", T);
     std::thread::sleep(Duration::from_millis(20));
-    seg.notify_change();
+    seg.notify_change().unwrap();
     child.expect_line("CHANGED", T);
     child.finish(T);
+}
+
+/// Regression: locking a segment from a thread that already holds its lock waited forever for
+/// itself. Now it is an error — through the same handle or another handle of the same segment —
+/// while other threads still wait as before.
+#[test]
+fn locking_twice_from_one_thread_is_an_error_not_a_deadlock() {
+    let _w = watchdog(T);
+    let name = unique_name("relock");
+    let seg = Segment::create(&name, 64).unwrap();
+    let other = Segment::open(&name, Access::ReadWrite).unwrap();
+    let g = seg.lock().unwrap();
+    for e in [
+        seg.lock().unwrap_err(),
+        seg.lock_timeout(Duration::from_secs(60)).unwrap_err(),
+        seg.try_lock().unwrap_err(),
+        other.lock().unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::WouldDeadlock, "{e}");
+        assert!(
+            e.to_string().contains("this thread holds its lock already"),
+            "{e}"
+        );
+    }
+    // Another thread waits for the guard, and gets the lock once it goes.
+    std::thread::scope(|s| {
+        let t = s.spawn(|| other.lock().map(|g| g.owner_died()));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(g);
+        assert!(!t.join().unwrap().unwrap());
+    });
+    // And the first thread may lock again once it let go.
+    assert!(seg.lock().is_ok());
 }

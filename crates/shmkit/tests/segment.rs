@@ -255,7 +255,7 @@ fn churn_create(name: &str) {
                 made += 1;
                 let stamp = u64::from(std::process::id()) << 32 | made;
                 seg.write(0, &stamp.to_le_bytes()).unwrap();
-                seg.notify_change();
+                seg.notify_change().unwrap();
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => panic!("create: {e}"),

@@ -657,6 +657,17 @@ fn parse_proc_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
+/// The wall clock in nanoseconds since the Unix epoch, cheaply: `CLOCK_REALTIME_COARSE` (the
+/// last timer tick, a few nanoseconds to read instead of tens), for statistics' "last seen"
+/// times.
+pub(crate) fn coarse_now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    u64::try_from(t.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
+}
+
 /// Pins the calling thread to CPU `cpu`; `false` if that is not possible (no such CPU, or not
 /// allowed). Benchmarks use it to fix where two processes run.
 pub(crate) fn pin_to_cpu(cpu: usize) -> bool {
@@ -666,6 +677,91 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> bool {
     }
     set.set(cpu);
     rustix::thread::sched_setaffinity(None, &set).is_ok()
+}
+
+// ---- liveness proofs (see `crate::liveness`) ---------------------------------------------------
+//
+// A proof is an open-file-description (OFD) write lock on one byte of the segment's file, at
+// `PROOF_BASE + id`: far past any segment's end (byte-range locks may lie beyond the end of a
+// file and take no space). The kernel releases it when the description is closed — when the
+// handle closes or its process dies, however it dies — whatever pid namespace the holder is in.
+// `F_OFD_GETLK` reads it without disturbing it. OFD locks and `flock` locks do not interact on
+// Linux, so proofs leave the segment's lifetime (the shared `flock`s) alone. rustix wraps only
+// whole-file OFD locks, hence `libc` here.
+
+/// Where proof 0 would lie (ids start at 1).
+const PROOF_BASE: i64 = 1 << 62;
+
+fn proof_lock(fd: &OwnedFd, cmd: libc::c_int, id: u32) -> io::Result<libc::flock> {
+    // SAFETY: `flock` is plain old data; all-zero is a valid value (l_pid must be 0 for OFD
+    // locks).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = PROOF_BASE + i64::from(id);
+    fl.l_len = 1;
+    // SAFETY: a valid descriptor we own and a valid `flock` for the duration of the call.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &mut fl) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fl)
+}
+
+impl Mapping {
+    /// Claims liveness proof `id` for this handle: `true` if it now holds it, `false` if another
+    /// open description holds it.
+    pub(crate) fn claim_proof(&self, id: u32) -> io::Result<bool> {
+        match proof_lock(&self.fd, libc::F_OFD_SETLK, id) {
+            Ok(_) => Ok(true),
+            Err(e) if errno_is(&e, Errno::AGAIN) || errno_is(&e, Errno::ACCESS) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether another open description (another handle, here or in any process) holds proof
+    /// `id`. This handle's own proof does not count (locks of one description never conflict).
+    pub(crate) fn proof_held(&self, id: u32) -> io::Result<bool> {
+        let fl = proof_lock(&self.fd, libc::F_OFD_GETLK, id)?;
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+}
+
+/// Whether some handle holds liveness proof `id` of the segment `name` (for tools that look
+/// without opening it as a segment).
+pub(crate) fn proof_held_by_name(name: &str, id: u32) -> io::Result<bool> {
+    let fd = rustix::fs::openat(
+        CWD,
+        &*path_of(name),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    let fl = proof_lock(&fd, libc::F_OFD_GETLK, id)?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Whether OFD locks work here (Linux 3.15 and later): probed once.
+pub(crate) fn proofs_supported() -> bool {
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        rustix::fs::openat(
+            CWD,
+            SHM_DIR,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .ok()
+        .is_some_and(|fd| proof_lock(&fd, libc::F_OFD_GETLK, 0).is_ok())
+    })
+}
+
+/// The pid namespace of this process (the inode of `/proc/self/ns/pid`; 0 if unknown): processes
+/// with different values cannot judge each other's process ids.
+pub(crate) fn pid_namespace() -> u64 {
+    static NS: OnceLock<u64> = OnceLock::new();
+    *NS.get_or_init(|| {
+        rustix::fs::statat(CWD, "/proc/self/ns/pid", AtFlags::empty()).map_or(0, |st| st.st_ino)
+    })
 }
 
 #[cfg(test)]
