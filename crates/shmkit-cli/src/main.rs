@@ -9,6 +9,7 @@
 mod cmd;
 mod error;
 mod foreign;
+mod interrupt;
 mod opened;
 mod output;
 mod show;

@@ -83,7 +83,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
          ({} KiB of shared memory, gone when the last of them closes it)",
         CAPACITY * 3 / 1024
     ))?;
-    let interrupted = super::watch::on_interrupt();
+    let interrupted = crate::interrupt::on_interrupt();
     let (tx, rx) = mpsc::channel::<(Who, String)>();
     let mut reader = Peer::start(Who::Reader, &name, &args, tx.clone())?;
     wait_for(&rx, Who::Reader, "ready")?;
@@ -99,7 +99,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let mut stats = Stats::default();
     let mut finished = 0;
     while finished < 2 {
-        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+        if interrupted.get() {
             out.line("interrupted")?;
             return Ok(());
         }

@@ -1,17 +1,15 @@
 //! `shmkit sub`: print a stream's frames as they arrive.
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use shmkit::ErrorKind;
 use shmkit::stream::{JoinAt, Received, StreamOptions, Subscriber};
 
-use super::watch::{INTERRUPT_CHECK, on_interrupt};
 use crate::error::{Error, Result};
-use crate::output::Output;
-use crate::source::{Format, value_json};
+use crate::interrupt::{CHECK_EVERY, Interrupted, on_interrupt};
+use crate::output::{Format, Output, print_value, value_json};
 use crate::util;
 
 /// Print a stream's frames as they arrive
@@ -80,13 +78,13 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let mut sub = StreamOptions::new()
         .from(from)
         .subscribe(args.name.as_str())?;
-    let format = super::read::format(args.hex, args.json);
+    let format = Format::from_flags(args.hex, args.json);
     let interrupted = on_interrupt();
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut frame = Vec::new();
     let mut printed = 0u64;
     loop {
-        if args.count.is_some_and(|c| printed >= c) || interrupted.load(Ordering::Relaxed) {
+        if args.count.is_some_and(|c| printed >= c) || interrupted.get() {
             return Ok(());
         }
         // A frame that is there already is printed without flushing, so a fast stream is not
@@ -97,7 +95,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                 out.flush()?;
                 match wait(&mut sub, &mut frame, deadline, &interrupted)? {
                     Some(got) => got,
-                    None if interrupted.load(Ordering::Relaxed) => return Ok(()),
+                    None if interrupted.get() => return Ok(()),
                     None => {
                         return match args.count {
                             Some(c) => Err(Error::Failed(format!(
@@ -121,17 +119,17 @@ fn wait(
     sub: &mut Subscriber,
     frame: &mut Vec<u8>,
     deadline: Option<Instant>,
-    interrupted: &std::sync::atomic::AtomicBool,
+    interrupted: &Interrupted,
 ) -> Result<Option<Received>> {
     loop {
-        if interrupted.load(Ordering::Relaxed) {
+        if interrupted.get() {
             return Ok(None);
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left == Some(Duration::ZERO) {
             return Ok(None);
         }
-        let slice = left.map_or(INTERRUPT_CHECK, |l| l.min(INTERRUPT_CHECK));
+        let slice = left.map_or(CHECK_EVERY, |l| l.min(CHECK_EVERY));
         match sub.recv_timeout(frame, slice) {
             Ok(got) => return Ok(Some(got)),
             Err(e) if e.kind() == ErrorKind::Timeout => {}
@@ -166,7 +164,7 @@ fn print_frame(
                     got.seq
                 );
             }
-            crate::source::print_value(out, format, name, got.seq, frame)
+            print_value(out, format, name, got.seq, frame)
         }
     }
 }

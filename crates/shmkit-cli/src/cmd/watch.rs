@@ -1,20 +1,16 @@
 //! `shmkit watch`: print a cell's value, then every new value as it appears (like `tail -f`).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::Access;
 
 use crate::error::{Error, Result};
+use crate::interrupt::{CHECK_EVERY, on_interrupt};
 use crate::opened::DEFAULT_TIMEOUT;
-use crate::output::Output;
-use crate::source::{Range, Source, print_value};
+use crate::output::{Format, Output, print_value};
+use crate::source::{Range, Source};
 use crate::target::{TARGET_HELP, Target};
 use crate::util;
-
-/// How often a wait looks up from its sleep to see whether Ctrl-C was pressed.
-pub const INTERRUPT_CHECK: Duration = Duration::from_millis(200);
 
 /// Print a cell's value, then each new one as it appears
 ///
@@ -72,7 +68,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         timeout: DEFAULT_TIMEOUT,
     };
     let source = Source::open(&args.target, Access::ReadOnly, range)?;
-    let format = super::read::format(args.hex, args.json);
+    let format = Format::from_flags(args.hex, args.json);
     let interrupted = on_interrupt();
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut value = Vec::new();
@@ -87,7 +83,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         }
         // Sleep until a newer value, in slices so that Ctrl-C is noticed.
         loop {
-            if interrupted.load(Ordering::Relaxed) {
+            if interrupted.get() {
                 return Ok(());
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -100,20 +96,11 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                     None => Ok(()),
                 };
             }
-            let slice = left.map_or(INTERRUPT_CHECK, |l| l.min(INTERRUPT_CHECK));
+            let slice = left.map_or(CHECK_EVERY, |l| l.min(CHECK_EVERY));
             if source.wait(seq, Some(slice))?.is_some() {
                 break;
             }
         }
         seq = source.read(&mut value)?;
     }
-}
-
-/// A flag that Ctrl-C (or SIGTERM) sets instead of killing the process, so handles close
-/// normally. If the handler cannot be installed, Ctrl-C keeps its default effect.
-pub fn on_interrupt() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
-    flag
 }

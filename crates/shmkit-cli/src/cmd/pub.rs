@@ -1,6 +1,4 @@
 //! `shmkit pub`: publish stdin lines, or whole files, as frames of a stream.
-//!
-//! (The module is `publish` because `pub` is a Rust keyword; the subcommand is `pub`.)
 
 use std::fs::File;
 use std::io::{BufRead, Read};
