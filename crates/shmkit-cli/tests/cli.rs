@@ -466,36 +466,75 @@ fn dump_checks_ranges_and_limits_the_default() {
         .stderr_has("unknown unit");
 }
 
+/// Makes `name` a stale segment, what the crash of all its users leaves: a copy of the live
+/// segment `of` that nobody holds. Only where segments are files (Linux); `false` elsewhere.
+fn stale_copy(of: &Name, name: &Name) -> bool {
+    let Some(dir) = shmkit::test_support::SHM_FILES else {
+        return false;
+    };
+    std::fs::copy(
+        format!("{dir}/{}", of.as_str()),
+        format!("{dir}/{}", name.as_str()),
+    )
+    .unwrap();
+    assert_eq!(Segment::info(name.as_str()).unwrap().state, State::Stale);
+    true
+}
+
 #[test]
-fn gc_removes_idle_keeps_live_and_foreign() {
+fn gc_removes_crash_leftovers_and_idle_segments_only_when_asked() {
     if !persistent() {
         return;
     }
     let _gc = gc_alone();
-    let (idle, live, foreign) = (
+    let (idle, live, stale, foreign) = (
         Name::new("gc-idle"),
         Name::new("gc-live"),
+        Name::new("gc-stale"),
         Name::new("gc-frgn"),
     );
     shmkit(&["create", idle.as_str(), "--size", "4K"]).ok();
     let _held = Segment::create(live.as_str(), 4096).unwrap();
+    let has_stale = stale_copy(&live, &stale);
     let _foreign_held = self::foreign(&foreign, b"not a shmkit segment");
 
     let dry = shmkit(&["gc", "--dry-run"]);
-    dry.ok();
-    let row = dry
-        .line_with(idle.as_str())
-        .expect("dry run lists the idle one");
-    assert_eq!(row[..2], ["would", "remove"]);
-    assert!(dry.line_with(live.as_str()).is_none(), "{dry:#?}");
-    assert!(dry.line_with(foreign.as_str()).is_none(), "{dry:#?}");
-    assert!(idle.exists(), "a dry run removes nothing");
+    dry.ok()
+        .stdout_has("idle segment")
+        .stdout_has("`shmkit gc --idle` removes");
+    if has_stale {
+        let row = dry.line_with(stale.as_str()).expect("lists the stale one");
+        assert_eq!(row[..2], ["would", "remove"]);
+        dry.stdout_has("run `shmkit gc` to remove them");
+    }
+    for kept in [&idle, &live, &foreign] {
+        assert!(dry.line_with(kept.as_str()).is_none(), "{dry:#?}");
+    }
+    assert!(!has_stale || stale.exists(), "a dry run removes nothing");
 
     let gc = shmkit(&["gc"]);
-    gc.ok()
+    gc.ok();
+    if has_stale {
+        gc.stdout_has(&format!("removed {} (bytes, ", stale.as_str()))
+            .stdout_has(", stale)");
+        assert!(!stale.exists());
+    }
+    assert!(idle.exists(), "an idle persistent segment stays: {gc:#?}");
+    for kept in [&idle, &live, &foreign] {
+        assert!(gc.line_with(kept.as_str()).is_none(), "{gc:#?}");
+    }
+
+    let dry = shmkit(&["gc", "--idle", "--dry-run"]);
+    assert_eq!(
+        dry.ok()
+            .line_with(idle.as_str())
+            .expect("lists the idle one")[..2],
+        ["would", "remove"]
+    );
+    dry.stdout_has("run `shmkit gc --idle` to remove them");
+    shmkit(&["gc", "--idle"])
+        .ok()
         .stdout_has(&format!("removed {} (bytes, 8 KiB, idle)", idle.as_str()));
-    assert!(gc.line_with(live.as_str()).is_none(), "{gc:#?}");
-    assert!(gc.line_with(foreign.as_str()).is_none(), "{gc:#?}");
     assert!(!idle.exists());
     assert_eq!(Segment::info(live.as_str()).unwrap().state, State::Live);
     let kept = SegmentOptions::new()
@@ -507,9 +546,36 @@ fn gc_removes_idle_keeps_live_and_foreign() {
     let mut bytes = [0u8; 20];
     kept.read(0, &mut bytes).unwrap();
     assert_eq!(&bytes, b"not a shmkit segment");
+}
 
-    let again = shmkit(&["gc", "--dry-run"]);
-    assert!(again.ok().line_with(idle.as_str()).is_none());
+#[test]
+fn gc_leaves_other_users_segments_unless_all_users() {
+    let (live, theirs) = (Name::new("gc-mine"), Name::new("gc-theirs"));
+    let _held = Segment::create(live.as_str(), 64).unwrap();
+    let given = stale_copy(&live, &theirs)
+        && Command::new("chown")
+            .arg("65534")
+            .arg(format!(
+                "{}/{}",
+                shmkit::test_support::SHM_FILES.unwrap_or("-"),
+                theirs.as_str()
+            ))
+            .status()
+            .is_ok_and(|s| s.success());
+    if !given {
+        eprintln!("SKIPPED: cannot give a stale segment to another user (not root, or no files)");
+        return;
+    }
+    let _gc = gc_alone();
+    let dry = shmkit(&["gc", "--dry-run", "--idle"]);
+    assert!(dry.ok().line_with(theirs.as_str()).is_none(), "{dry:#?}");
+    let all = shmkit(&["gc", "--dry-run", "--all-users"]);
+    assert_eq!(
+        all.ok().line_with(theirs.as_str()).expect("listed")[..2],
+        ["would", "remove"]
+    );
+    all.stdout_has("run `shmkit gc --all-users` to remove them");
+    assert!(theirs.exists());
 }
 
 #[test]

@@ -100,8 +100,8 @@ pub use name::{
 };
 #[cfg(not(loom))]
 pub use segment::{
-    Access, DEFAULT_MODE, Lifetime, Namespace, Segment, SegmentInfo, SegmentKind, SegmentOptions,
-    State, human_bytes,
+    Access, DEFAULT_MODE, GcOptions, Lifetime, Namespace, Segment, SegmentInfo, SegmentKind,
+    SegmentOptions, State, human_bytes,
 };
 pub use sys::Holders;
 

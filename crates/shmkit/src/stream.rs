@@ -1158,6 +1158,13 @@ mod handle {
             self.spin = spin;
         }
 
+        /// Whether the stream's name has been removed or now names another stream (see
+        /// [`Segment::is_removed`]): frames published under the name from then on do not come
+        /// here, so a long-running subscriber can notice and subscribe again.
+        pub fn is_removed(&self) -> bool {
+            self.s.seg.is_removed()
+        }
+
         fn store_cursor(&mut self) {
             let Some(i) = self.slot else { return };
             let me = owner_word(crate::sys::current_process());

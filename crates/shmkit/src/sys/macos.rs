@@ -923,3 +923,16 @@ pub(crate) fn process_alive(pid: u32, tag: u32) -> bool {
 pub(crate) fn pin_to_cpu(_cpu: usize) -> bool {
     false
 }
+
+/// The effective user id of this process: `gc` touches only this user's segments unless told
+/// otherwise.
+pub(crate) fn current_user() -> Option<u32> {
+    Some(rustix::process::geteuid().as_raw())
+}
+
+/// Whether the segment `m` maps has lost its name: removers unlink the registry file (first, see
+/// `remove` and `unlink_both`), so the name no longer leads to the registry file we locked. An
+/// object that another program removed with `shm_unlink` alone is not noticed.
+pub(crate) fn is_removed(m: &Mapping) -> bool {
+    !m.hold.current()
+}

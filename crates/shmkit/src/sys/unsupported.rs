@@ -126,3 +126,11 @@ pub(crate) fn process_alive(_pid: u32, _tag: u32) -> bool {
 pub(crate) fn pin_to_cpu(_cpu: usize) -> bool {
     false
 }
+
+pub(crate) fn current_user() -> Option<u32> {
+    None
+}
+
+pub(crate) fn is_removed(m: &Mapping) -> bool {
+    match m.never {}
+}
