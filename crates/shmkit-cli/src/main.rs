@@ -8,6 +8,7 @@
 
 mod cmd;
 mod error;
+mod follow;
 mod foreign;
 mod interrupt;
 mod opened;

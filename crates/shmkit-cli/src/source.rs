@@ -217,6 +217,16 @@ impl Source {
             }
         }
     }
+
+    /// Whether the shmkit segment behind it was removed, or its name now leads to another one
+    /// (`watch` then follows the name); always `false` for other programs' segments.
+    pub fn is_removed(&self) -> bool {
+        match self {
+            Source::Cell(c) => c.segment().is_removed(),
+            Source::Bytes { seg, .. } => seg.is_removed(),
+            Source::Foreign { .. } => false,
+        }
+    }
 }
 
 /// The range `[offset, offset + len)` of `size` bytes (len: to the end by default), checked.

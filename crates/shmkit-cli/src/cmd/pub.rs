@@ -1,18 +1,21 @@
 //! `shmkit pub`: publish stdin lines, or whole files, as frames of a stream.
 
 use std::fs::File;
-use std::io::{BufRead, Read};
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use shmkit::stream::{Policy, Publisher, StreamOptions};
 use shmkit::{ErrorKind, Lifetime, human_bytes};
 
 use crate::error::{Error, Result};
+use crate::follow::note;
+use crate::interrupt::{CHECK_EVERY, Interrupted, on_interrupt};
 use crate::output::Output;
 use crate::util;
 
-/// The largest frame of a stream made with --create, unless --max-frame says otherwise.
+/// The largest frame of a stream `pub` creates, unless --max-frame says otherwise.
 const DEFAULT_MAX_FRAME: u64 = 64 << 10;
 
 /// Publish frames to a stream
@@ -22,26 +25,31 @@ const DEFAULT_MAX_FRAME: u64 = 64 << 10;
 /// (binary is fine), in the order given. Subscribers (`shmkit sub`, programs using the library)
 /// receive every frame in order, each at its own pace.
 ///
+/// A publisher owns its stream: a missing stream is created first — persistent, like `shmkit
+/// create`, until `shmkit rm` — for frames of up to --max-frame bytes in a ring of --ring bytes
+/// (--no-create fails instead). An existing stream keeps the settings it was made with (a note
+/// says so when the options given differ).
+///
 /// A stream has one publisher at a time: while another process publishes to NAME, this one
 /// fails at once and names that process (--wait gives it time to finish).
-///
-/// With --create, a missing stream is created first — persistent, like `shmkit create`, until
-/// `shmkit rm` — for frames of up to --max-frame bytes in a ring of --ring bytes. An existing
-/// stream keeps the settings it was made with.
 ///
 /// When the ring is full, an `overwrite` stream (the default) overwrites its oldest frames: the
 /// publisher never waits, and a subscriber that falls behind learns how many frames it lost. A
 /// `block` stream makes the publisher wait for its slowest subscriber instead.
 ///
 /// A frame larger than the stream's maximum is an error (exit status 1) and nothing of it is
-/// published; with --file, every file is checked before the first one is published.
+/// published; with --file, every file is checked against the stream it publishes to before
+/// anything is published (or created). Reading from a terminal, it says so; Ctrl-C (and
+/// Ctrl-D, the end of the input) ends it with the summary and exit status 0.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  shmkit pub ticks --create                  create the stream, then publish each line typed
-  tail -f app.log | shmkit pub log --create  each new line of the log is a frame
+  shmkit pub ticks                           each line you type is a frame (creates ticks)
+  seq 100 | shmkit pub log                   100 frames; `shmkit sub log` elsewhere gets them all
+  tail -f app.log | shmkit pub log           each new line of the log is a frame
   shmkit pub images -f a.png -f b.png        two files, two frames, byte for byte
-  shmkit pub cam0 --create --max-frame 8M --ring 64M --policy block --file frame.raw
+  shmkit pub cam0 --max-frame 8M --ring 64M --policy block --file frame.raw
+  shmkit pub log --no-create < more.txt      only to a stream that exists
   shmkit pub log --wait 5s < more.txt        wait up to 5 s for the current publisher to end
   shmkit sub log --from oldest               (elsewhere) the frames still in the ring, then new ones")]
 pub struct Args {
@@ -53,35 +61,34 @@ pub struct Args {
     #[arg(short, long, value_name = "PATH")]
     file: Vec<PathBuf>,
 
-    /// Create the stream if it does not exist (persistent)
+    /// Fail if the stream does not exist, instead of creating it
     #[arg(long)]
+    no_create: bool,
+
+    /// Create the stream if it does not exist: what pub does anyway (kept for scripts)
+    #[arg(long, hide = true, conflicts_with = "no_create")]
     create: bool,
 
     /// The largest frame of a created stream: 4096, 64K, 8MiB [default: 64K]
-    #[arg(long, value_name = "SIZE", requires = "create", value_parser = util::parse_size)]
+    #[arg(long, value_name = "SIZE", conflicts_with = "no_create", value_parser = util::parse_size)]
     max_frame: Option<u64>,
 
     /// The ring of a created stream, rounded up to a power of two; at least two maximum frames
     /// [default: 8 maximum frames, at least 64K]
-    #[arg(long, value_name = "SIZE", requires = "create", value_parser = util::parse_size)]
+    #[arg(long, value_name = "SIZE", conflicts_with = "no_create", value_parser = util::parse_size)]
     ring: Option<u64>,
 
     /// What a created stream does when its ring is full: overwrite the oldest frames, or block
-    /// the publisher until the slowest subscriber has read them
-    #[arg(
-        long,
-        value_name = "POLICY",
-        requires = "create",
-        default_value = "overwrite"
-    )]
-    policy: PolicyArg,
+    /// the publisher until the slowest subscriber has read them [default: overwrite]
+    #[arg(long, value_name = "POLICY", conflicts_with = "no_create")]
+    policy: Option<PolicyArg>,
 
-    /// Permission bits of a created stream, in octal
-    #[arg(long, value_name = "OCTAL", requires = "create", default_value = "600", value_parser = util::parse_mode)]
-    mode: u32,
+    /// Permission bits of a created stream, in octal [default: 600]
+    #[arg(long, value_name = "OCTAL", conflicts_with = "no_create", value_parser = util::parse_mode)]
+    mode: Option<u32>,
 
     /// How long to wait for another process publishing to the stream to end: 500ms, 5s
-    #[arg(long, value_name = "DUR", default_value = "0", value_parser = util::parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = util::parse_duration)]
     wait: Duration,
 
     /// Print nothing on success
@@ -90,7 +97,7 @@ pub struct Args {
 }
 
 /// `--policy`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum PolicyArg {
     Overwrite,
     Block,
@@ -108,8 +115,6 @@ impl From<PolicyArg> for Policy {
 /// Becomes the stream's publisher and publishes the files or stdin's lines.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let name = args.name.as_str();
-    let max_frame = args.max_frame.unwrap_or(DEFAULT_MAX_FRAME);
-    // Every file exists and fits before the stream is touched (when the maximum is known).
     let files = args
         .file
         .iter()
@@ -117,50 +122,120 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
             let len = std::fs::metadata(path)
                 .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?
                 .len();
-            if args.create {
-                fits(name, path, len, max_frame)?;
-            }
-            Ok((path, len))
+            Ok((path.as_path(), len))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut publisher = open(&args)?;
-    let max = publisher.max_frame() as u64;
-    for (path, len) in &files {
-        fits(name, path, *len, max)?;
-    }
-
+    let mut publisher = open(&args, &files, out)?;
+    let interrupted = on_interrupt();
     let mut sent = Sent::default();
     if files.is_empty() {
-        let mut stdin = std::io::stdin().lock();
-        let mut line = Vec::new();
-        while let Some(whole) = read_line(&mut stdin, &mut line, publisher.max_frame())? {
-            if !whole {
-                return Err(Error::Failed(format!(
-                    "cannot publish to {name:?}: line {} is longer than the stream's largest \
-                     frame of {}; it was not published",
-                    sent.frames + 1,
-                    human_bytes(max),
-                )));
+        if std::io::stdin().is_terminal() && !args.quiet {
+            note(
+                out,
+                format_args!(
+                    "publishing each line you type to {name} as a frame (Ctrl-D or Ctrl-C \
+                     ends)"
+                ),
+            )?;
+        }
+        let lines = read_lines(publisher.max_frame());
+        loop {
+            if interrupted.get() {
+                break;
             }
-            sent.add(publisher.send(&line)?, line.len());
+            let line = match lines.recv_timeout(CHECK_EVERY) {
+                Ok(Line::Whole(line)) => line,
+                Ok(Line::TooLong) => {
+                    return Err(Error::Failed(format!(
+                        "cannot publish to {name:?}: line {} is longer than the stream's \
+                         largest frame of {}; it was not published",
+                        sent.frames + 1,
+                        human_bytes(publisher.max_frame() as u64),
+                    )));
+                }
+                Ok(Line::Failed(why)) => return Err(Error::Failed(why)),
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            match send(&mut publisher, &line, &interrupted)? {
+                Some(seq) => sent.add(seq, line.len()),
+                None => break,
+            }
         }
     } else {
         for (path, len) in &files {
+            if interrupted.get() {
+                break;
+            }
             sent.add(send_file(&mut publisher, path, *len)?, *len as usize);
         }
     }
     if args.quiet {
         return Ok(());
     }
+    let stopped = if interrupted.get() {
+        " (stopped by Ctrl-C)"
+    } else {
+        ""
+    };
     match sent.frames {
-        0 => out.line(format_args!("{name}: published no frames")),
+        0 => out.line(format_args!("{name}: published no frames{stopped}")),
         n => out.line(format_args!(
-            "{name}: published {n} frame{s} ({}), the last #{}",
+            "{name}: published {n} frame{s} ({}), the last #{}{stopped}",
             human_bytes(sent.bytes),
             sent.last,
             s = if n == 1 { "" } else { "s" },
         )),
     }
+}
+
+/// Publishes `frame`; with a `block` stream, waits for room in slices so that Ctrl-C is noticed
+/// (`None`).
+fn send(publisher: &mut Publisher, frame: &[u8], interrupted: &Interrupted) -> Result<Option<u64>> {
+    loop {
+        match publisher.send_timeout(frame, CHECK_EVERY) {
+            Ok(seq) => return Ok(Some(seq)),
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                if interrupted.get() {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One line of stdin, read by [`read_lines`]' thread.
+enum Line {
+    /// A line, without its newline.
+    Whole(Vec<u8>),
+    /// A line longer than the stream's largest frame (the reading stops there).
+    TooLong,
+    /// Reading stdin failed.
+    Failed(String),
+}
+
+/// Reads stdin's lines on a thread of their own, so that the publisher can notice Ctrl-C while
+/// a read waits for input; the channel ends with the input.
+fn read_lines(max: usize) -> mpsc::Receiver<Line> {
+    let (tx, rx) = mpsc::sync_channel(256);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut line = Vec::new();
+        loop {
+            let msg = match read_line(&mut stdin, &mut line, max) {
+                Ok(None) => return,
+                Ok(Some(true)) => Line::Whole(std::mem::take(&mut line)),
+                Ok(Some(false)) => Line::TooLong,
+                Err(e) => Line::Failed(e.to_string()),
+            };
+            let last = !matches!(msg, Line::Whole(_));
+            if tx.send(msg).is_err() || last {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// What was published.
@@ -179,40 +254,105 @@ impl Sent {
     }
 }
 
-/// Opens (or creates) the stream as its publisher, with messages that say what to do.
-fn open(args: &Args) -> Result<Publisher> {
+/// Becomes the publisher of the stream, creating it if it is missing (unless --no-create).
+/// Checks the files against the stream it opened — an existing one's own maximum — and, for a
+/// stream it would create, everything before creating it: a command that fails creates nothing.
+fn open(args: &Args, files: &[(&Path, u64)], out: &mut Output) -> Result<Publisher> {
     let name = args.name.as_str();
-    let mut opts = StreamOptions::new();
-    let result = if args.create {
-        let size = |what: &str, v: u64| {
-            usize::try_from(v)
-                .map_err(|_| Error::Failed(format!("{what} of {v} bytes is too large")))
-        };
-        opts = opts
-            .max_frame(size(
-                "a maximum frame",
-                args.max_frame.unwrap_or(DEFAULT_MAX_FRAME),
-            )?)
-            .policy(args.policy.into())
-            .mode(args.mode)
-            .lifetime(Lifetime::Persistent);
-        if let Some(ring) = args.ring {
-            opts = opts.ring(size("a ring", ring)?);
+    let check = |p: &Publisher| -> Result<()> {
+        for (path, len) in files {
+            fits(name, path, *len, p.max_frame() as u64)?;
         }
-        opts.create_or_open_publisher(name, args.wait)
-    } else {
-        opts.open_publisher(name, args.wait)
+        Ok(())
     };
-    result.map_err(|e| match e.kind() {
+    match StreamOptions::new().open_publisher(name, args.wait) {
+        Ok(p) => {
+            check(&p)?;
+            settings_kept(args, &p, out)?;
+            return Ok(p);
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound && !args.no_create => {}
+        Err(e) => return Err(open_error(args, e)),
+    }
+    let max_frame = args.max_frame.unwrap_or(DEFAULT_MAX_FRAME);
+    for (path, len) in files {
+        fits(name, path, *len, max_frame)?;
+    }
+    let size = |what: &str, v: u64| {
+        usize::try_from(v).map_err(|_| Error::Failed(format!("{what} of {v} bytes is too large")))
+    };
+    let mut opts = StreamOptions::new()
+        .max_frame(size("a maximum frame", max_frame)?)
+        .policy(args.policy.unwrap_or(PolicyArg::Overwrite).into())
+        .mode(args.mode.unwrap_or(0o600))
+        .lifetime(Lifetime::Persistent);
+    if let Some(ring) = args.ring {
+        opts = opts.ring(size("a ring", ring)?);
+    }
+    // The options are checked before anything is created; another process may have created
+    // the stream meanwhile, with its own settings: checked again.
+    let p = opts
+        .create_or_open_publisher(name, args.wait)
+        .map_err(|e| open_error(args, e))?;
+    check(&p)?;
+    Ok(p)
+}
+
+/// Says on stderr which of the creation options given an existing stream does not have.
+fn settings_kept(args: &Args, p: &Publisher, out: &mut Output) -> Result<()> {
+    let mut differ = Vec::new();
+    if let Some(m) = args.max_frame.filter(|&m| m != p.max_frame() as u64) {
+        differ.push(format!(
+            "--max-frame {} (it has {})",
+            human_bytes(m),
+            human_bytes(p.max_frame() as u64)
+        ));
+    }
+    if let Some(r) = args
+        .ring
+        .filter(|&r| r.checked_next_power_of_two() != Some(p.ring_len() as u64))
+    {
+        differ.push(format!(
+            "--ring {} (it has {})",
+            human_bytes(r),
+            human_bytes(p.ring_len() as u64)
+        ));
+    }
+    if let Some(policy) = args.policy.filter(|&x| Policy::from(x) != p.policy()) {
+        differ.push(format!(
+            "--policy {} (it has {})",
+            Policy::from(policy).as_str(),
+            p.policy().as_str()
+        ));
+    }
+    if differ.is_empty() || args.quiet {
+        return Ok(());
+    }
+    note(
+        out,
+        format_args!(
+            "{} exists already and keeps its settings: {} apply only to a stream pub creates \
+             (`shmkit rm {}` first to make it anew)",
+            args.name,
+            differ.join(", "),
+            args.name
+        ),
+    )
+}
+
+/// The error of opening or creating the stream, with what to do.
+fn open_error(args: &Args, e: shmkit::Error) -> Error {
+    let name = args.name.as_str();
+    match e.kind() {
         ErrorKind::NotFound => Error::Failed(format!(
-            "cannot publish to {name:?}: no such segment — `shmkit pub {name} --create` creates it"
+            "cannot publish to {name:?}: no such stream — leave out --no-create to create it"
         )),
         ErrorKind::Timeout if args.wait.is_zero() => {
             Error::Failed(format!("{e} — `--wait DUR` waits for it to end"))
         }
         ErrorKind::Timeout => Error::Failed(format!("{e}; waited {}", util::short_time(args.wait))),
         _ => e.into(),
-    })
+    }
 }
 
 /// Fails unless a file of `len` bytes fits a frame of at most `max` bytes.
