@@ -803,6 +803,26 @@ fn write_then_read_a_cell_in_every_format() {
 }
 
 #[test]
+fn write_create_that_fails_creates_nothing() {
+    let name = Name::new("capfail");
+    let n = name.as_str();
+    let zero = shmkit(&["write", n, "--create", "--capacity", "0", "x"]);
+    zero.fails(2)
+        .stderr_has("--capacity")
+        .stderr_has("at least one byte");
+    shmkit(&["write", n, "--create", "--capacity", "4", "hello"])
+        .fails(1)
+        .stderr_has("a value of 5 B does not fit the --capacity of 4 B; nothing was created");
+    shmkit_with_input(
+        &["write", n, "--create", "--capacity", "4", "-l"],
+        b"too long\nok\n",
+    )
+    .fails(1)
+    .stderr_has("nothing was created");
+    assert!(!name.exists(), "a failed write created {n}");
+}
+
+#[test]
 fn write_each_line_publishes_every_line() {
     // Built on segments made by the command line, which are persistent.
     if !persistent() {
