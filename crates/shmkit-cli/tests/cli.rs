@@ -962,6 +962,48 @@ fn the_demo_runs_a_writer_and_a_reader_and_cleans_up() {
 }
 
 #[test]
+fn ctrl_c_ends_the_demo_cleanly() {
+    // Ctrl-C in a terminal signals the whole process group: the demo and its writer and
+    // reader. `setsid` makes the demo lead a group of its own, which `kill -INT -PID` signals.
+    if !Command::new("setsid")
+        .arg("true")
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("SKIPPED ctrl_c_ends_the_demo_cleanly: no `setsid` command");
+        return;
+    }
+    let mut cmd = Command::new("setsid");
+    cmd.arg(env!("CARGO_BIN_EXE_shmkit"))
+        .args(["demo", "--seconds", "30", "--rate", "20"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let demo = start_cmd(cmd);
+    while !demo.next_line().contains("reader ← #2") {}
+    let group = format!("-{}", demo.child.id());
+    let sent = Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(sent, "kill -INT {group}");
+    let (code, rest, stderr) = demo.end();
+    assert_eq!(code, Some(0), "{rest:?} {stderr}");
+    assert_eq!(stderr, "");
+    assert!(
+        rest.iter().any(|l| l.starts_with("interrupted (Ctrl-C)")),
+        "{rest:?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(" received; publish → reader awake")),
+        "{rest:?}"
+    );
+    shmkit(&["demo", "--rate", "0"])
+        .fails(2)
+        .stderr_has("more than 0 and at most 10000");
+}
+
+#[test]
 fn bench_runs_two_process_cases_and_prints_json() {
     let r = shmkit(&["bench", "--quick", "--json", "--only", "latency/cell"]);
     r.ok();
