@@ -1019,6 +1019,25 @@ fn bench_runs_two_process_cases_and_prints_json() {
         );
     }
     assert!(v["machine"]["cpus"].as_u64().unwrap() >= 1);
+    // The hand-off alone moves no bytes: a time per frame, no speed, no comparison.
+    let r = shmkit(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--only",
+        "stream-handoff-64KiB",
+    ]);
+    let v = r.ok().json();
+    let handoff = &v["results"][0];
+    assert_eq!(handoff["id"], "throughput/stream-handoff-64KiB", "{v}");
+    assert!(handoff["median_ns"].as_u64().unwrap() > 0);
+    assert!(
+        handoff["gib_per_s"].is_null() && handoff["speedup"].is_null(),
+        "{v}"
+    );
+    let table = shmkit(&["bench", "--quick", "--only", "stream-handoff-64KiB"]);
+    let row = table.ok().line_with("hand-off").expect("the hand-off row");
+    assert_eq!(row.last(), Some(&"-"), "no GiB/s: {table:#?}");
     shmkit(&["bench", "--only", "nothing-matches"])
         .fails(1)
         .stderr_has("no case matches");
