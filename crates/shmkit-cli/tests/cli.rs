@@ -317,7 +317,12 @@ fn raw_segments_are_foreign_and_dumped_whole() {
     let name = Name::new("raw");
     shmkit(&["create", name.as_str(), "--size", "100", "--raw"])
         .ok()
-        .stdout_has("raw segment (no header) of 100 B");
+        .stdout_has("raw segment (no header) of 100 B")
+        .stdout_has(&format!(
+            "SharedMemory(name=\"{}\", track=False)",
+            name.as_str()
+        ))
+        .stdout_has("resource tracker deletes it");
     let info = shmkit(&["info", name.as_str(), "--json"]).ok().json();
     assert_eq!(info["kind"], "foreign");
     assert_eq!(info["size"], 100);
