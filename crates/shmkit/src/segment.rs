@@ -29,7 +29,7 @@ pub enum Lifetime {
     /// were killed (`kill -9`). As on Windows and with Qt. The default.
     #[default]
     LastClose,
-    /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc`), even with no handle open.
+    /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc --idle`), even with no handle open.
     Persistent,
 }
 

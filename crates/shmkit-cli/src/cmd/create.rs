@@ -1,4 +1,4 @@
-//! `shmkit create`: a persistent segment, kept until `shmkit rm` or `shmkit gc`.
+//! `shmkit create`: a persistent segment, kept until `shmkit rm` or `shmkit gc --idle`.
 
 use shmkit::{Lifetime, SegmentOptions, human_bytes};
 
@@ -8,8 +8,8 @@ use crate::util;
 
 /// Create a persistent segment
 ///
-/// Creates a shared-memory segment that stays until `shmkit rm` or `shmkit gc` removes it,
-/// even when no process has it open. Its memory is reserved now, so a full /dev/shm fails here
+/// Creates a shared-memory segment that stays until `shmkit rm` or `shmkit gc --idle` removes
+/// it, even when no process has it open. Its memory is reserved now, so a full /dev/shm fails here
 /// and never crashes a writer later. Its bytes start as zeros.
 ///
 /// A shmkit segment starts with a header (kind, sizes, creator, a lock and a change counter)
