@@ -77,7 +77,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     };
     if removed.is_empty() && others.is_empty() {
         out.line("nothing to remove")?;
-        return kept_idle(out, kept);
+        return kept_idle(out, kept, args.dry_run);
     }
     let verb = if args.dry_run {
         "would remove"
@@ -103,16 +103,17 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
             String::new()
         }
     ))?;
-    kept_idle(out, kept)
+    kept_idle(out, kept, args.dry_run)
 }
 
-/// `kept 2 idle segments …`, if there were any.
-fn kept_idle(out: &mut Output, kept: usize) -> Result<()> {
+/// `kept 2 idle segments …` (`would keep` in a dry run), if there were any.
+fn kept_idle(out: &mut Output, kept: usize, dry_run: bool) -> Result<()> {
+    let verb = if dry_run { "would keep" } else { "kept" };
     match kept {
         0 => Ok(()),
         n => out.line(format_args!(
-            "kept {n} idle segment{s} (persistent, nobody has {them} open): `shmkit gc --idle` \
-             removes {them} too",
+            "{verb} {n} idle segment{s} (persistent, nobody has {them} open): `shmkit gc \
+             --idle` removes {them} too",
             s = if n == 1 { "" } else { "s" },
             them = if n == 1 { "it" } else { "them" },
         )),
