@@ -8,7 +8,9 @@
 
 mod cmd;
 mod error;
+mod follow;
 mod foreign;
+mod interrupt;
 mod opened;
 mod output;
 mod show;
@@ -42,7 +44,7 @@ frame and says how many a slow reader lost
 A shmkit segment starts with a header that shmkit programs check when they open it; a raw \
 segment has none, for programs that do not use shmkit. Segments made by programs with the shmkit \
 library disappear when the last process using them closes them, even after a crash; segments \
-made by this command line are persistent and stay until `shmkit rm` or `shmkit gc`.
+made by this command line are persistent and stay until `shmkit rm` (or `shmkit gc --idle`).
 
 Names: 1 to 30 characters of A-Z a-z 0-9 . _ - not starting with '.' (the rule that works on \
 Linux, macOS and Windows alike).
@@ -57,6 +59,8 @@ Sizes: a number of bytes, or with a unit K, M, G, T or P, which are powers of 10
 `ls -h` (KiB, MiB, ... and lowercase k, m, ... mean the same; KB, MB, ... are refused as \
 ambiguous): 4096, 4K, 8MiB, 1.5G.
 
+Durations: 500ms, 5s, 1.5s, 2m, 1h 30m, 100us (a bare number is seconds).
+
 Exit status: 0 success, 1 failure (the message says why), 2 usage error.";
 
 const EXAMPLES: &str = "\
@@ -64,14 +68,14 @@ Examples:
   shmkit demo                    watch a writer and a reader process share a value live
   shmkit write status --create --capacity 4K \"all good\"   publish a value to a cell
   shmkit watch status            print each new value as it comes
-  tail -f app.log | shmkit pub log --create   every line a frame of a stream
-  shmkit sub log --from oldest   read them (in another terminal)
+  shmkit sub log                 wait for the stream log, print its frames as they come
+  tail -f app.log | shmkit pub log   (another terminal) every line a frame of the stream
   shmkit bench                   measure this machine: shmkit vs socket, pipe, futex
   shmkit create cam0 --size 8M   a persistent segment of 8 MiB
   shmkit ls                      what exists, what state it is in, who holds it
   shmkit info cam0               everything about one segment
   shmkit dump cam0 --len 64      its first 64 bytes in hex
-  shmkit gc --dry-run            what crashed programs left behind
+  shmkit gc --dry-run            what crashed programs left behind (gc removes it)
   shmkit dump qt:frames          the bytes of a Qt app's QSharedMemory(\"frames\")
   shmkit gc --foreign --dry-run  what crashed Qt and Python programs left behind
 

@@ -5,12 +5,10 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use shmkit::{Access, Cell, CellOptions, ErrorKind, Kind, Lifetime, Segment, SegmentKind};
 
 use crate::error::{Error, Result};
 use crate::opened::Opened;
-use crate::output::Output;
 use crate::target::Target;
 
 /// A cell, a byte range of a shmkit bytes segment, or a byte range of a foreign segment.
@@ -219,6 +217,16 @@ impl Source {
             }
         }
     }
+
+    /// Whether the shmkit segment behind it was removed, or its name now leads to another one
+    /// (`watch` then follows the name); always `false` for other programs' segments.
+    pub fn is_removed(&self) -> bool {
+        match self {
+            Source::Cell(c) => c.segment().is_removed(),
+            Source::Bytes { seg, .. } => seg.is_removed(),
+            Source::Foreign { .. } => false,
+        }
+    }
 }
 
 /// The range `[offset, offset + len)` of `size` bytes (len: to the end by default), checked.
@@ -233,47 +241,4 @@ fn window(target: &Target, range: Range, size: usize) -> Result<(usize, usize)> 
             u128::from(range.offset) + u128::from(len)
         ))),
     }
-}
-
-/// How `read` and `watch` print a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    /// The bytes as they are, then a newline.
-    #[default]
-    Text,
-    /// A hex dump.
-    Hex,
-    /// One JSON object: name, seq, len, and the value as `text` (UTF-8) or `hex`.
-    Json,
-}
-
-/// Prints one value in `format`.
-pub fn print_value(
-    out: &mut Output,
-    format: Format,
-    name: &str,
-    seq: u64,
-    value: &[u8],
-) -> Result<()> {
-    match format {
-        Format::Text => {
-            out.raw(value)?;
-            out.line("")
-        }
-        Format::Hex => crate::cmd::dump::hexdump_bytes(out, value),
-        Format::Json => out.json_line(&value_json(name, seq, value)),
-    }
-}
-
-/// `{"name":…,"seq":…,"len":…,"text":…}`, or `"hex"` instead of `"text"` for non-UTF-8 bytes.
-pub fn value_json(name: &str, seq: u64, value: &[u8]) -> serde_json::Value {
-    let mut v = json!({ "name": name, "seq": seq, "len": value.len() });
-    match std::str::from_utf8(value) {
-        Ok(text) => v["text"] = json!(text),
-        Err(_) => {
-            let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
-            v["hex"] = json!(hex);
-        }
-    }
-    v
 }

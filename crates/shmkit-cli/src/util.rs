@@ -1,11 +1,14 @@
 //! Parsing and formatting of the values the command line reads and writes: sizes (`4K`,
-//! `8MiB`), permission modes (`0600`), times and names.
+//! `8MiB`), permission modes (`0600`), times and names. Dates and durations are jiff's: its
+//! calendar, its RFC 3339, its duration grammar.
 //!
 //! The parsers are clap value parsers: they return `Err(String)` with one lowercase sentence
 //! that says what is wrong and what to write instead.
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
+
+use jiff::{SignedDuration, Timestamp};
 
 /// The end of every size error.
 const SIZE_EXAMPLES: &str = "sizes look like 4096, 4K, 8MiB or 1.5G (units are powers of 1024)";
@@ -137,70 +140,29 @@ pub fn display_name(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// Seconds since the Unix epoch split into UTC date and time.
-struct Utc {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u64,
-    minute: u64,
-    second: u64,
-}
-
-impl Utc {
-    fn of(t: SystemTime) -> Option<Utc> {
-        let secs = t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
-        let days = i64::try_from(secs / 86_400).ok()?;
-        let (year, month, day) = civil_from_days(days);
-        let rem = secs % 86_400;
-        Some(Utc {
-            year,
-            month,
-            day,
-            hour: rem / 3600,
-            minute: rem % 3600 / 60,
-            second: rem % 60,
-        })
-    }
-
-    fn write(&self, date_time_sep: char, zone: &str) -> String {
-        format!(
-            "{:04}-{:02}-{:02}{date_time_sep}{:02}:{:02}:{:02}{zone}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
-    }
-}
-
-/// The civil date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`,
-/// <https://howardhinnant.github.io/date_algorithms.html>).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// `t` to the second, as a point on jiff's time line (`None` outside its range, years
+/// -9999 to 9999).
+fn timestamp(t: SystemTime) -> Option<Timestamp> {
+    Timestamp::try_from(t)
+        .ok()
+        .and_then(|ts| Timestamp::from_second(ts.as_second()).ok())
 }
 
 /// A time for people: `2026-05-01 12:34:56 UTC (3m ago)`.
 pub fn human_time(t: SystemTime) -> String {
-    let Some(utc) = Utc::of(t) else {
-        return "before 1970 (clock or header is wrong)".into();
+    let Some(ts) = timestamp(t) else {
+        return "out of range (the clock or the header is wrong)".into();
     };
     let ago = SystemTime::now()
         .duration_since(t)
         .map(|d| format!(" ({} ago)", short_duration(d)))
         .unwrap_or_default();
-    format!("{}{ago}", utc.write(' ', " UTC"))
+    format!("{}{ago}", ts.strftime("%Y-%m-%d %H:%M:%S UTC"))
 }
 
 /// A time for programs: RFC 3339 in UTC, `2026-05-01T12:34:56Z`.
 pub fn rfc3339(t: SystemTime) -> Option<String> {
-    Utc::of(t).map(|utc| utc.write('T', "Z"))
+    timestamp(t).map(|ts| ts.to_string())
 }
 
 /// `42s`, `5m`, `3h`, `12d`: the largest whole unit.
@@ -214,30 +176,25 @@ fn short_duration(d: Duration) -> String {
     }
 }
 
-/// Parses a duration: `500ms`, `5s`, `1.5s`, `2m`, `1h`, `100us`; a bare number is seconds.
+/// The end of every duration error.
+const DURATION_EXAMPLES: &str = "write 500ms, 5s, 1.5s, 2m or 1h 30m";
+
+/// Parses a duration: `500ms`, `5s`, `1.5s`, `2m`, `1h 30m`, `100us` (jiff's "friendly" format,
+/// or ISO 8601 `PT5S`); a bare number is seconds (`0`, `2.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; write 500ms, 5s, 1.5s, 2m or 1h"))?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" => value,
-        "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "ns" => value / 1e9,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?}; write 500ms, 5s, 1.5s, 2m or 1h"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{s:?} is out of range"))
+    let bad = || format!("{s:?} is not a duration; {DURATION_EXAMPLES}");
+    if t.starts_with('-') {
+        return Err("a duration cannot be negative".into());
+    }
+    if t.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        let secs: f64 = t.parse().map_err(|_| bad())?;
+        return Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"));
+    }
+    let d: SignedDuration = t.parse().map_err(|_| bad())?;
+    Duration::try_from(d).map_err(|_| "a duration cannot be negative".into())
 }
 
 /// A duration for people: `850 ns`, `41.2 µs`, `3.1 ms`, `2.50 s`.
@@ -262,7 +219,10 @@ mod tests {
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("100us").unwrap(), Duration::from_micros(100));
-        for bad in ["", "x", "5 parsecs", "-1s", "1e999"] {
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("PT5S").unwrap(), Duration::from_secs(5));
+        for bad in ["", "x", "5 parsecs", "-1s", "1e999", "1..2", "1d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(short_time(Duration::from_nanos(850)), "850 ns");
@@ -411,6 +371,11 @@ mod tests {
         assert_eq!(rfc3339(at(951_782_400)).unwrap(), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(at(1_700_000_000)).unwrap(), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(at(4_102_444_799)).unwrap(), "2099-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339(at(0) + Duration::from_nanos(999_999_999)).unwrap(),
+            "1970-01-01T00:00:00Z",
+            "whole seconds"
+        );
         assert!(human_time(at(0)).starts_with("1970-01-01 00:00:00 UTC ("));
     }
 

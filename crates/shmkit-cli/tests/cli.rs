@@ -317,7 +317,12 @@ fn raw_segments_are_foreign_and_dumped_whole() {
     let name = Name::new("raw");
     shmkit(&["create", name.as_str(), "--size", "100", "--raw"])
         .ok()
-        .stdout_has("raw segment (no header) of 100 B");
+        .stdout_has("raw segment (no header) of 100 B")
+        .stdout_has(&format!(
+            "SharedMemory(name=\"{}\", track=False)",
+            name.as_str()
+        ))
+        .stdout_has("resource tracker deletes it");
     let info = shmkit(&["info", name.as_str(), "--json"]).ok().json();
     assert_eq!(info["kind"], "foreign");
     assert_eq!(info["size"], 100);
@@ -466,36 +471,75 @@ fn dump_checks_ranges_and_limits_the_default() {
         .stderr_has("unknown unit");
 }
 
+/// Makes `name` a stale segment, what the crash of all its users leaves: a copy of the live
+/// segment `of` that nobody holds. Only where segments are files (Linux); `false` elsewhere.
+fn stale_copy(of: &Name, name: &Name) -> bool {
+    let Some(dir) = shmkit::test_support::SHM_FILES else {
+        return false;
+    };
+    std::fs::copy(
+        format!("{dir}/{}", of.as_str()),
+        format!("{dir}/{}", name.as_str()),
+    )
+    .unwrap();
+    assert_eq!(Segment::info(name.as_str()).unwrap().state, State::Stale);
+    true
+}
+
 #[test]
-fn gc_removes_idle_keeps_live_and_foreign() {
+fn gc_removes_crash_leftovers_and_idle_segments_only_when_asked() {
     if !persistent() {
         return;
     }
     let _gc = gc_alone();
-    let (idle, live, foreign) = (
+    let (idle, live, stale, foreign) = (
         Name::new("gc-idle"),
         Name::new("gc-live"),
+        Name::new("gc-stale"),
         Name::new("gc-frgn"),
     );
     shmkit(&["create", idle.as_str(), "--size", "4K"]).ok();
     let _held = Segment::create(live.as_str(), 4096).unwrap();
+    let has_stale = stale_copy(&live, &stale);
     let _foreign_held = self::foreign(&foreign, b"not a shmkit segment");
 
     let dry = shmkit(&["gc", "--dry-run"]);
-    dry.ok();
-    let row = dry
-        .line_with(idle.as_str())
-        .expect("dry run lists the idle one");
-    assert_eq!(row[..2], ["would", "remove"]);
-    assert!(dry.line_with(live.as_str()).is_none(), "{dry:#?}");
-    assert!(dry.line_with(foreign.as_str()).is_none(), "{dry:#?}");
-    assert!(idle.exists(), "a dry run removes nothing");
+    dry.ok()
+        .stdout_has("idle segment")
+        .stdout_has("`shmkit gc --idle` removes");
+    if has_stale {
+        let row = dry.line_with(stale.as_str()).expect("lists the stale one");
+        assert_eq!(row[..2], ["would", "remove"]);
+        dry.stdout_has("run `shmkit gc` to remove them");
+    }
+    for kept in [&idle, &live, &foreign] {
+        assert!(dry.line_with(kept.as_str()).is_none(), "{dry:#?}");
+    }
+    assert!(!has_stale || stale.exists(), "a dry run removes nothing");
 
     let gc = shmkit(&["gc"]);
-    gc.ok()
+    gc.ok();
+    if has_stale {
+        gc.stdout_has(&format!("removed {} (bytes, ", stale.as_str()))
+            .stdout_has(", stale)");
+        assert!(!stale.exists());
+    }
+    assert!(idle.exists(), "an idle persistent segment stays: {gc:#?}");
+    for kept in [&idle, &live, &foreign] {
+        assert!(gc.line_with(kept.as_str()).is_none(), "{gc:#?}");
+    }
+
+    let dry = shmkit(&["gc", "--idle", "--dry-run"]);
+    assert_eq!(
+        dry.ok()
+            .line_with(idle.as_str())
+            .expect("lists the idle one")[..2],
+        ["would", "remove"]
+    );
+    dry.stdout_has("run `shmkit gc --idle` to remove them");
+    shmkit(&["gc", "--idle"])
+        .ok()
         .stdout_has(&format!("removed {} (bytes, 8 KiB, idle)", idle.as_str()));
-    assert!(gc.line_with(live.as_str()).is_none(), "{gc:#?}");
-    assert!(gc.line_with(foreign.as_str()).is_none(), "{gc:#?}");
     assert!(!idle.exists());
     assert_eq!(Segment::info(live.as_str()).unwrap().state, State::Live);
     let kept = SegmentOptions::new()
@@ -507,9 +551,36 @@ fn gc_removes_idle_keeps_live_and_foreign() {
     let mut bytes = [0u8; 20];
     kept.read(0, &mut bytes).unwrap();
     assert_eq!(&bytes, b"not a shmkit segment");
+}
 
-    let again = shmkit(&["gc", "--dry-run"]);
-    assert!(again.ok().line_with(idle.as_str()).is_none());
+#[test]
+fn gc_leaves_other_users_segments_unless_all_users() {
+    let (live, theirs) = (Name::new("gc-mine"), Name::new("gc-theirs"));
+    let _held = Segment::create(live.as_str(), 64).unwrap();
+    let given = stale_copy(&live, &theirs)
+        && Command::new("chown")
+            .arg("65534")
+            .arg(format!(
+                "{}/{}",
+                shmkit::test_support::SHM_FILES.unwrap_or("-"),
+                theirs.as_str()
+            ))
+            .status()
+            .is_ok_and(|s| s.success());
+    if !given {
+        eprintln!("SKIPPED: cannot give a stale segment to another user (not root, or no files)");
+        return;
+    }
+    let _gc = gc_alone();
+    let dry = shmkit(&["gc", "--dry-run", "--idle"]);
+    assert!(dry.ok().line_with(theirs.as_str()).is_none(), "{dry:#?}");
+    let all = shmkit(&["gc", "--dry-run", "--all-users"]);
+    assert_eq!(
+        all.ok().line_with(theirs.as_str()).expect("listed")[..2],
+        ["would", "remove"]
+    );
+    all.stdout_has("run `shmkit gc --all-users` to remove them");
+    assert!(theirs.exists());
 }
 
 #[test]
@@ -603,31 +674,47 @@ fn a_directory_in_the_shm_dir_is_refused_once() {
 
 // ---- cells: write, read, watch, demo --------------------------------------------------------
 
-/// A running `shmkit` whose stdout lines arrive on a channel.
+/// A running `shmkit` whose stdout and stderr lines arrive on channels.
 struct Running {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
+    errors: std::sync::mpsc::Receiver<String>,
     stderr: thread::JoinHandle<String>,
 }
 
-fn start(args: &[&str]) -> Running {
-    let mut child = command(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start shmkit");
-    let out: ChildStdout = child.stdout.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+/// Sends each line of `pipe` on a channel; the thread returns them all.
+fn lines_of(
+    pipe: impl Read + Send + 'static,
+) -> (
+    std::sync::mpsc::Receiver<String>,
+    thread::JoinHandle<String>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let all = thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(line);
         }
+        all
     });
-    let stderr = drain(child.stderr.take().unwrap());
+    (rx, all)
+}
+
+fn start(args: &[&str]) -> Running {
+    start_cmd(command(args))
+}
+
+fn start_cmd(mut cmd: Command) -> Running {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("start shmkit");
+    let out: ChildStdout = child.stdout.take().unwrap();
+    let (lines, _) = lines_of(out);
+    let (errors, stderr) = lines_of(child.stderr.take().unwrap());
     Running {
         child,
         lines,
+        errors,
         stderr,
     }
 }
@@ -638,6 +725,22 @@ impl Running {
         self.lines
             .recv_timeout(Duration::from_secs(20))
             .expect("a line from shmkit within 20 s")
+    }
+
+    /// The next line on stderr.
+    #[track_caller]
+    fn next_error(&self) -> String {
+        self.errors
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line on shmkit's stderr within 20 s")
+    }
+
+    /// Sends SIGINT, as Ctrl-C does; `false` where there is no `kill` command.
+    fn interrupt(&self) -> bool {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     /// Waits for the end: (exit code, the remaining stdout lines, stderr).
@@ -702,6 +805,26 @@ fn write_then_read_a_cell_in_every_format() {
     );
     // ls and info know it is a cell.
     assert_eq!(ls_entry(&name).unwrap()["kind"], "cell");
+}
+
+#[test]
+fn write_create_that_fails_creates_nothing() {
+    let name = Name::new("capfail");
+    let n = name.as_str();
+    let zero = shmkit(&["write", n, "--create", "--capacity", "0", "x"]);
+    zero.fails(2)
+        .stderr_has("--capacity")
+        .stderr_has("at least one byte");
+    shmkit(&["write", n, "--create", "--capacity", "4", "hello"])
+        .fails(1)
+        .stderr_has("a value of 5 B does not fit the --capacity of 4 B; nothing was created");
+    shmkit_with_input(
+        &["write", n, "--create", "--capacity", "4", "-l"],
+        b"too long\nok\n",
+    )
+    .fails(1)
+    .stderr_has("nothing was created");
+    assert!(!name.exists(), "a failed write created {n}");
 }
 
 #[test]
@@ -844,6 +967,48 @@ fn the_demo_runs_a_writer_and_a_reader_and_cleans_up() {
 }
 
 #[test]
+fn ctrl_c_ends_the_demo_cleanly() {
+    // Ctrl-C in a terminal signals the whole process group: the demo and its writer and
+    // reader. `setsid` makes the demo lead a group of its own, which `kill -INT -PID` signals.
+    if !Command::new("setsid")
+        .arg("true")
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("SKIPPED ctrl_c_ends_the_demo_cleanly: no `setsid` command");
+        return;
+    }
+    let mut cmd = Command::new("setsid");
+    cmd.arg(env!("CARGO_BIN_EXE_shmkit"))
+        .args(["demo", "--seconds", "30", "--rate", "20"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let demo = start_cmd(cmd);
+    while !demo.next_line().contains("reader ← #2") {}
+    let group = format!("-{}", demo.child.id());
+    let sent = Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(sent, "kill -INT {group}");
+    let (code, rest, stderr) = demo.end();
+    assert_eq!(code, Some(0), "{rest:?} {stderr}");
+    assert_eq!(stderr, "");
+    assert!(
+        rest.iter().any(|l| l.starts_with("interrupted (Ctrl-C)")),
+        "{rest:?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(" received; publish → reader awake")),
+        "{rest:?}"
+    );
+    shmkit(&["demo", "--rate", "0"])
+        .fails(2)
+        .stderr_has("more than 0 and at most 10000");
+}
+
+#[test]
 fn bench_runs_two_process_cases_and_prints_json() {
     let r = shmkit(&["bench", "--quick", "--json", "--only", "latency/cell"]);
     r.ok();
@@ -859,6 +1024,25 @@ fn bench_runs_two_process_cases_and_prints_json() {
         );
     }
     assert!(v["machine"]["cpus"].as_u64().unwrap() >= 1);
+    // The hand-off alone moves no bytes: a time per frame, no speed, no comparison.
+    let r = shmkit(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--only",
+        "stream-handoff-64KiB",
+    ]);
+    let v = r.ok().json();
+    let handoff = &v["results"][0];
+    assert_eq!(handoff["id"], "throughput/stream-handoff-64KiB", "{v}");
+    assert!(handoff["median_ns"].as_u64().unwrap() > 0);
+    assert!(
+        handoff["gib_per_s"].is_null() && handoff["speedup"].is_null(),
+        "{v}"
+    );
+    let table = shmkit(&["bench", "--quick", "--only", "stream-handoff-64KiB"]);
+    let row = table.ok().line_with("hand-off").expect("the hand-off row");
+    assert_eq!(row.last(), Some(&"-"), "no GiB/s: {table:#?}");
     shmkit(&["bench", "--only", "nothing-matches"])
         .fails(1)
         .stderr_has("no case matches");
@@ -1052,19 +1236,200 @@ fn frames_larger_than_the_maximum_fail_and_publish_nothing_of_themselves() {
 }
 
 #[test]
-fn pub_without_create_needs_an_existing_stream() {
-    let name = Name::new("nopub");
-    shmkit(&["pub", name.as_str()])
+fn pub_creates_a_missing_stream_unless_told_not_to() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("pubmk");
+    let n = name.as_str();
+    shmkit(&["pub", n, "--no-create"])
         .fails(1)
-        .stderr_has("no such segment")
-        .stderr_has("--create");
+        .stderr_has("no such stream")
+        .stderr_has("--no-create");
     assert!(!name.exists());
-    let usage = shmkit(&["pub", name.as_str(), "--max-frame", "1K"]);
+    let usage = shmkit(&["pub", n, "--no-create", "--max-frame", "1K"]);
     assert_eq!(
         usage.code,
         Some(2),
-        "--max-frame needs --create: {usage:#?}"
+        "--max-frame is for creating: {usage:#?}"
     );
+    shmkit_with_input(&["pub", n], b"hi\n")
+        .ok()
+        .stdout_has(&format!("{n}: published 1 frame (2 B), the last #1"));
+    let e = ls_entry(&name).unwrap();
+    assert_eq!(
+        (e["kind"].as_str(), e["state"].as_str()),
+        (Some("stream"), Some("idle"))
+    );
+    // The same defaults as --create had: persistent, 64 KiB frames.
+    let big = TempFile::new("big", &[1; 65 << 10]);
+    shmkit(&["pub", n, "-f", big.path()])
+        .fails(1)
+        .stderr_has("largest frame of 64 KiB");
+    shmkit_with_input(&["pub", n, "--no-create"], b"again\n")
+        .ok()
+        .stdout_has("the last #2");
+}
+
+#[test]
+fn pub_checks_files_against_the_stream_it_opened() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("pubfit");
+    let n = name.as_str();
+    let file = TempFile::new("68k", &[7; 68 << 10]);
+    // Missing: checked against what would be created, and nothing is.
+    shmkit(&["pub", n, "--create", "--file", file.path()])
+        .fails(1)
+        .stderr_has("more than the stream's largest frame of 64 KiB; nothing was published");
+    assert!(!name.exists(), "a command that fails creates nothing");
+    // A stream with 1 MiB frames takes it, with --create or without.
+    shmkit(&["pub", n, "--max-frame", "1M", "-q"]).ok();
+    for args in [
+        &["pub", n, "-q", "-f"][..],
+        &["pub", n, "--create", "-q", "-f"],
+    ] {
+        shmkit(&[args, &[file.path()]].concat()).ok();
+    }
+    // Settings that an existing stream does not have are said to be ignored.
+    let r = shmkit(&["pub", n, "--max-frame", "2M", "-f", file.path()]);
+    assert_eq!(r.code, Some(0), "{r:#?}");
+    assert!(
+        r.stderr
+            .contains("exists already and keeps its settings: --max-frame 2 MiB (it has 1 MiB)"),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn sub_started_first_waits_and_gets_every_line_of_a_new_stream() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("sub100");
+    let n = name.as_str();
+    let sub = start(&["sub", n, "--count", "100"]);
+    assert_eq!(
+        sub.next_error(),
+        format!("shmkit: waiting for {n} (no stream of that name yet)")
+    );
+    let lines: String = (1..=100).map(|i| format!("{i}\n")).collect();
+    shmkit_with_input(&["pub", n], lines.as_bytes())
+        .ok()
+        .stdout_has("published 100 frames");
+    let (code, got, stderr) = sub.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    let want: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+    assert_eq!(stderr.lines().count(), 1, "only the waiting line: {stderr}");
+}
+
+#[test]
+fn watch_started_first_waits_for_the_cell() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("watchw");
+    let n = name.as_str();
+    let watch = start(&["watch", n, "--count", "2"]);
+    assert_eq!(
+        watch.next_error(),
+        format!("shmkit: waiting for {n} (no cell of that name yet)")
+    );
+    shmkit(&["write", n, "--create", "--capacity", "64", "-q", "first"]).ok();
+    assert_eq!(watch.next_line(), "first");
+    shmkit(&["write", n, "-q", "second"]).ok();
+    let (code, rest, stderr) = watch.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(rest, ["second"]);
+}
+
+#[test]
+fn sub_and_watch_without_wait_or_in_time_fail_on_a_missing_name() {
+    let name = Name::new("nowait");
+    let n = name.as_str();
+    shmkit(&["sub", n, "--no-wait"])
+        .fails(1)
+        .stderr_has("no such stream")
+        .stderr_has("`shmkit pub");
+    shmkit(&["watch", n, "--no-wait"])
+        .fails(1)
+        .stderr_has("no such segment");
+    for (cmd, what) in [("sub", "stream"), ("watch", "cell")] {
+        let r = shmkit(&[cmd, n, "--timeout", "200ms"]);
+        assert_eq!(r.code, Some(1), "{r:#?}");
+        assert_eq!(
+            r.stderr,
+            format!(
+                "shmkit: waiting for {n} (no {what} of that name yet)\n\
+                 shmkit: no {what} {n:?} appeared within 200.0 ms\n"
+            )
+        );
+    }
+    assert!(!name.exists());
+}
+
+#[test]
+fn sub_follows_its_stream_when_it_is_removed_and_made_anew() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("subrm");
+    let n = name.as_str();
+    shmkit(&["pub", n, "-q"]).ok();
+    let sub = start(&["sub", n, "--count", "2"]);
+    wait_for_sleeper(&name);
+    shmkit_with_input(&["pub", n, "-q"], b"old\n").ok();
+    assert_eq!(sub.next_line(), "old");
+    shmkit(&["rm", n]).ok();
+    assert_eq!(
+        sub.next_error(),
+        format!("shmkit: {n} was removed; waiting for a new stream of that name")
+    );
+    // The new stream's frames come from its first one on.
+    shmkit_with_input(&["pub", n, "-q"], b"new\n").ok();
+    let (code, rest, stderr) = sub.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(rest, ["new"]);
+
+    // With --no-wait, a removal ends it.
+    let sub = start(&["sub", n, "--no-wait"]);
+    wait_for_sleeper(&name);
+    shmkit(&["rm", n]).ok();
+    let (code, _, stderr) = sub.end();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the stream {n:?} was removed")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn watch_follows_its_cell_when_it_is_removed_and_made_anew() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("watchrm");
+    let n = name.as_str();
+    shmkit(&["write", n, "--create", "--capacity", "64", "-q", "v1"]).ok();
+    let watch = start(&["watch", n, "--count", "2"]);
+    assert_eq!(watch.next_line(), "v1");
+    shmkit(&["rm", n]).ok();
+    assert_eq!(
+        watch.next_error(),
+        format!("shmkit: {n} was removed; waiting for a new one")
+    );
+    shmkit(&["write", n, "--create", "--capacity", "64", "-q", "v2"]).ok();
+    let (code, rest, stderr) = watch.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(rest, ["v2"]);
 }
 
 #[test]
@@ -1122,13 +1487,10 @@ fn sub_timeouts_end_it_with_or_without_a_count() {
         .stderr_has("timed out after 300.0 ms with 0 of 2 frames");
     assert!(t0.elapsed() >= Duration::from_millis(300));
     shmkit(&["sub", n, "--timeout", "100ms"]).ok();
-    shmkit(&["sub", "cli-no-such-stream"])
-        .fails(1)
-        .stderr_has("no such segment");
 }
 
 #[test]
-fn sub_ends_cleanly_on_ctrl_c() {
+fn sub_ends_cleanly_on_ctrl_c_with_a_summary() {
     // Built on segments made by the command line, which are persistent.
     if !persistent() {
         return;
@@ -1136,20 +1498,178 @@ fn sub_ends_cleanly_on_ctrl_c() {
     let _gc = no_gc();
     let name = Name::new("subint");
     let n = name.as_str();
-    shmkit(&["pub", n, "--create", "-q"]).ok();
-    let sub = start(&["sub", n]);
+    shmkit_with_input(&["pub", n, "-q"], b"one\n").ok();
+    let sub = start(&["sub", n, "--from", "oldest"]);
+    assert_eq!(sub.next_line(), "one");
     wait_for_sleeper(&name);
-    let sent = Command::new("kill")
-        .args(["-INT", &sub.child.id().to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !sent {
-        eprintln!("SKIPPED sub_ends_cleanly_on_ctrl_c: no `kill` command here");
+    if !sub.interrupt() {
+        eprintln!("SKIPPED sub_ends_cleanly_on_ctrl_c_with_a_summary: no `kill` command here");
         return;
     }
     let (code, _, stderr) = sub.end();
     assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr, format!("shmkit: {n}: received 1 frame, lost 0\n"));
+}
+
+#[test]
+fn pub_ends_cleanly_on_ctrl_c_with_a_summary() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("pubint");
+    let n = name.as_str();
+    // Its stdin stays open: it waits for more lines when Ctrl-C comes.
+    let mut cmd = command(&["pub", n]);
+    cmd.stdin(Stdio::piped());
+    let mut publisher = start_cmd(cmd);
+    let mut stdin = publisher.child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"one\n").unwrap();
+    let got = shmkit(&[
+        "sub",
+        n,
+        "--from",
+        "oldest",
+        "--count",
+        "1",
+        "--timeout",
+        "20s",
+    ]);
+    assert_eq!(got.code, Some(0), "{got:#?}");
+    assert_eq!(got.stdout, "one\n");
+    if !publisher.interrupt() {
+        eprintln!("SKIPPED pub_ends_cleanly_on_ctrl_c_with_a_summary: no `kill` command here");
+        return;
+    }
+    let (code, out, stderr) = publisher.end();
+    drop(stdin);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        out,
+        [format!(
+            "{n}: published 1 frame (3 B), the last #1 (stopped by Ctrl-C)"
+        )]
+    );
     assert_eq!(stderr, "");
+}
+
+#[test]
+fn pub_on_a_terminal_says_it_waits_for_lines() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("pubtty");
+    let n = name.as_str();
+    // `script` gives the command a terminal; stdin feeds it what a person would type.
+    let line = format!("{} pub {n}", env!("CARGO_BIN_EXE_shmkit"));
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    let Ok(mut child) = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("SKIPPED pub_on_a_terminal_says_it_waits_for_lines: no `script` command");
+        return;
+    };
+    let out = drain(child.stdout.take().unwrap());
+    let mut stdin = child.stdin.take().unwrap();
+    // Ctrl-D on a line of its own ends the input.
+    std::io::Write::write_all(&mut stdin, b"typed\n\x04").unwrap();
+    let code = wait(&mut child, &["script", "pub"]);
+    drop(stdin);
+    let out = out.join().unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("shmkit: publishing each line you type to {n}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{n}: published 1 frame (5 B)")),
+        "{out}"
+    );
+}
+
+#[test]
+fn sub_prints_frames_without_newlines_or_into_files() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("subout");
+    let n = name.as_str();
+    let binary: Vec<u8> = (0..=255u8).collect();
+    let file = TempFile::new("bin", &binary);
+    shmkit_with_input(&["pub", n, "-q"], b"ab\ncd\n").ok();
+    shmkit(&["pub", n, "-q", "-f", file.path()]).ok();
+    let raw = shmkit(&["sub", n, "--from", "oldest", "--count", "2", "-n"]);
+    assert_eq!(raw.ok().stdout, "abcd");
+
+    let dir = std::env::temp_dir().join(format!("shmkit-cli{}-frames", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let saved = shmkit(&["sub", n, "--from", "oldest", "--count", "3", "--out", d]);
+    saved.ok();
+    let files: Vec<std::path::PathBuf> = (1..=3)
+        .map(|seq| dir.join(format!("frame-{seq:010}.bin")))
+        .collect();
+    assert_eq!(std::fs::read(&files[0]).unwrap(), b"ab");
+    assert_eq!(std::fs::read(&files[2]).unwrap(), binary);
+    assert!(
+        saved
+            .stdout
+            .starts_with(&format!("{} (2 B)\n", files[0].display())),
+        "{saved:#?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        3,
+        "no partial files left"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sub_summarizes_losses_instead_of_a_line_per_loss() {
+    if !persistent() {
+        return;
+    }
+    let _gc = no_gc();
+    let name = Name::new("sublost");
+    let n = name.as_str();
+    shmkit(&["pub", n, "-q", "--max-frame", "64", "--ring", "256"]).ok();
+    let sub = start(&["sub", n, "--count", "1"]);
+    wait_for_sleeper(&name);
+    // Stopped, the subscriber cannot read: the publisher laps it many times over.
+    let pid = sub.child.id().to_string();
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !signal("-STOP") {
+        eprintln!("SKIPPED sub_summarizes_losses_instead_of_a_line_per_loss: no `kill` here");
+        return;
+    }
+    let lines: String = (1..=200).map(|i| format!("{i}\n")).collect();
+    shmkit_with_input(&["pub", n, "-q"], lines.as_bytes()).ok();
+    assert!(signal("-CONT"));
+    let (code, out, stderr) = sub.end();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    let seq: u64 = out[0].parse().unwrap();
+    let lost = seq - 1;
+    assert!(lost > 0, "{out:?}");
+    assert_eq!(
+        stderr,
+        format!(
+            "shmkit: lost {lost} frames (overwritten before they were read), the latest just \
+             before #{seq}\nshmkit: {n}: received 1 frame, lost {lost}\n"
+        )
+    );
 }
 
 #[test]

@@ -7,12 +7,13 @@
 //!
 //! The cell holds the latest line. Readers never see half a line or the tail of a longer older
 //! one, and never block this writer. When the writer ends (Ctrl-D, Ctrl-C, even `kill -9`) and
-//! no reader holds the cell any more, it disappears from /dev/shm.
+//! no reader holds the cell any more, it disappears from /dev/shm; while a reader still holds
+//! it, a new writer opens it and takes over (its readers see the new values).
 
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use shmkit::Cell;
+use shmkit::CellOptions;
 
 fn main() -> ExitCode {
     let name = std::env::args()
@@ -28,7 +29,10 @@ fn main() -> ExitCode {
 }
 
 fn run(name: &str) -> shmkit::Result<()> {
-    let cell = Cell::create(name, 64 * 1024)?;
+    // Open-or-create: a reader may still hold the cell of a writer that ended (or crashed).
+    let cell = CellOptions::new()
+        .capacity(64 * 1024)
+        .open_or_create(name)?;
     eprintln!("cell_writer: publishing each line you type to {name:?} (Ctrl-D to end)");
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };

@@ -1,10 +1,12 @@
 //! The writer of the classic shared-memory tutorial, done with shmkit.
 //!
-//! Creates the segment NAME, writes TEXT into it under the segment's lock (as a 4-byte
+//! Creates the segment NAME — or opens it, if readers still hold the one a previous writer made:
+//! the next writer takes over — writes TEXT into it under the segment's lock (as a 4-byte
 //! little-endian length followed by the bytes, so readers never see the tail of an older,
 //! longer text), and signals the change. Then it keeps the segment alive: each line typed on
-//! stdin replaces the text. When the writer ends (end of input, Ctrl-C, or even `kill -9`), the
-//! segment disappears with it — nothing is left behind in /dev/shm.
+//! stdin replaces the text. When the writer and its readers end (end of input, Ctrl-C, or even
+//! `kill -9`), the segment disappears with the last of them — nothing is left behind in
+//! /dev/shm.
 //!
 //! ```text
 //! cargo run --example writer -- demo "hello from the writer"
@@ -14,7 +16,7 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use shmkit::Segment;
+use shmkit::{Segment, SegmentOptions};
 
 const CAPACITY: usize = 4096;
 
@@ -34,7 +36,8 @@ fn main() -> ExitCode {
 }
 
 fn run(name: &str, text: &str) -> shmkit::Result<()> {
-    let seg = Segment::create(name, CAPACITY)?;
+    // Open-or-create: a reader may still hold the segment of a writer that ended (or crashed).
+    let seg = SegmentOptions::new().size(CAPACITY).open_or_create(name)?;
     publish(&seg, text)?;
     println!("writer: {name:?} holds {text:?}; type a line to replace it, Ctrl-D to quit");
     for line in std::io::stdin().lock().lines() {

@@ -34,7 +34,7 @@ pub enum Lifetime {
     /// were killed (`kill -9`). As on Windows and with Qt. The default.
     #[default]
     LastClose,
-    /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc`), even with no handle open.
+    /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc --idle`), even with no handle open.
     Persistent,
 }
 
@@ -1101,29 +1101,64 @@ impl Segment {
         }
     }
 
-    /// Removes every shmkit segment that no process holds — including [`Lifetime::Persistent`]
-    /// ones nobody has open and the orphans of crashed users — and the leftovers of creators that
-    /// died mid-creation. Foreign objects are never touched. With `dry_run`, only reports what it
-    /// would try to remove — including segments whose holders the platform cannot tell (state
-    /// [`State::Unknown`]), which a real run removes only if it then finds nobody holds them.
+    /// Removes the crash leftovers among the shmkit segments: [`State::Stale`] ones (a
+    /// [`Lifetime::LastClose`] segment whose users all died, a creation that never finished) and
+    /// the half-built leftovers of creators that died mid-creation — by default only the calling
+    /// user's, and never an idle [`Lifetime::Persistent`] segment, which someone made to outlive
+    /// its users (`shmkit create`): [`GcOptions`] widens that. Foreign objects are never touched.
+    /// Returns what it removed, or with [`GcOptions::dry_run`] what it would try to remove —
+    /// including segments whose holders the platform cannot tell (state [`State::Unknown`]),
+    /// which a real run removes only if it then finds them unheld and still leftovers.
     ///
-    /// A segment that a process holds is never removed: the check and the removal happen under
-    /// an exclusive lock that no holder can share.
+    /// Safe to run at any time, from cron too: a segment that a process holds is never removed
+    /// (the check and the removal happen under an exclusive lock that no holder can share), and
+    /// what a segment is (a leftover, or idle and persistent) is checked again under that lock,
+    /// so a segment created meanwhile under the same name is judged for itself.
+    ///
+    /// ```
+    /// use shmkit::{GcOptions, Segment};
+    ///
+    /// let would = Segment::gc(&GcOptions::new().dry_run(true))?; // crash leftovers, mine
+    /// let idle_too = GcOptions::new().idle(true).dry_run(true);    // and idle persistent ones
+    /// # let _ = (would, Segment::gc(&idle_too)?);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// As for [`list`](Self::list); segments that vanish or become busy meanwhile are skipped.
-    pub fn gc(dry_run: bool) -> Result<Vec<SegmentInfo>> {
+    /// As for [`list`](Self::list); segments that vanish, become busy or cannot be removed
+    /// (another user's, without the right to) meanwhile are skipped.
+    ///
+    /// # Platform notes
+    /// Windows frees a segment with its last handle: nothing is ever left to collect there.
+    pub fn gc(opts: &GcOptions) -> Result<Vec<SegmentInfo>> {
         let mut removed = Vec::new();
         for info in Segment::list()? {
             let temp = info.name.starts_with(sys::TEMP_PREFIX);
-            if !(info.kind.is_shmkit() || temp) || info.state == State::Live {
+            if !(info.kind.is_shmkit() || temp) || !opts.owns(info.uid) {
                 continue;
             }
-            if dry_run {
+            let persistent = info.lifetime == Some(Lifetime::Persistent);
+            let wanted = match info.state {
+                State::Stale => true,
+                State::Idle => opts.idle,
+                // Nobody can tell who holds it: a candidate if it may be what is wanted; the
+                // removal checks for holders under the lock.
+                State::Unknown => temp || opts.idle || !persistent,
+                _ => false,
+            };
+            if !wanted {
+                continue;
+            }
+            if opts.dry_run {
                 removed.push(info);
                 continue;
             }
-            let pred: &dyn Fn(&[u8]) -> bool = if temp { &|_| true } else { &layout::is_shmkit };
+            // Judged again on the bytes found under the exclusive lock.
+            let pred: &dyn Fn(&[u8]) -> bool = match (temp, opts.idle) {
+                (true, _) => &|_| true,
+                (false, true) => &layout::is_shmkit,
+                (false, false) => &layout::is_orphan,
+            };
             match sys::reclaim(&info.name, pred) {
                 Ok(Reclaimed::Removed) => removed.push(info),
                 Ok(_) => {}
@@ -1132,6 +1167,72 @@ impl Segment {
             }
         }
         Ok(removed)
+    }
+
+    /// Whether this segment's name has been removed — by [`Segment::remove`], `shmkit rm`,
+    /// `gc`, or a last closer — or now names another segment. This handle keeps working either
+    /// way (the memory lives until the last handle closes), but whoever opens the name no longer
+    /// finds this segment: a long-running reader can notice, and open the name again.
+    ///
+    /// # Platform notes
+    /// Linux: the file's link count, and whether the name still leads to it. macOS: whether the
+    /// name still leads to shmkit's registry file of this segment (an object another program
+    /// removed with `shm_unlink` alone is not noticed). Windows: always `false`, as a held name
+    /// cannot be removed there.
+    pub fn is_removed(&self) -> bool {
+        self.map.as_ref().is_some_and(sys::is_removed)
+    }
+}
+
+/// What [`Segment::gc`] removes. The defaults are safe to run from cron: the calling user's
+/// crash leftovers, and nothing anyone made to last.
+///
+/// | option | default | widened |
+/// | --- | --- | --- |
+/// | [`idle`](Self::idle) | crash leftovers only: [`State::Stale`] segments | also idle [`Lifetime::Persistent`] segments nobody holds (`shmkit create`) |
+/// | [`all_users`](Self::all_users) | segments owned by this process's effective user (root's too) | every user's (removing another's needs the right to) |
+/// | [`dry_run`](Self::dry_run) | removes | only reports |
+#[derive(Debug, Clone, Default)]
+pub struct GcOptions {
+    idle: bool,
+    all_users: bool,
+    dry_run: bool,
+}
+
+impl GcOptions {
+    /// The defaults: this user's crash leftovers, removed.
+    pub fn new() -> GcOptions {
+        GcOptions::default()
+    }
+
+    /// Also remove idle segments: [`Lifetime::Persistent`] ones that no process holds, which
+    /// someone made on purpose to stay (default `false`).
+    pub fn idle(mut self, yes: bool) -> GcOptions {
+        self.idle = yes;
+        self
+    }
+
+    /// Also other users' segments (default `false`: only those owned by this process's
+    /// effective user, also when it is root).
+    pub fn all_users(mut self, yes: bool) -> GcOptions {
+        self.all_users = yes;
+        self
+    }
+
+    /// Only report what would be removed (default `false`).
+    pub fn dry_run(mut self, yes: bool) -> GcOptions {
+        self.dry_run = yes;
+        self
+    }
+
+    /// Whether an object owned by `uid` is within reach.
+    pub(crate) fn owns(&self, uid: u32) -> bool {
+        self.all_users || sys::current_user().is_none_or(|me| me == uid)
+    }
+
+    /// Whether nothing is to be removed, only reported.
+    pub(crate) fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 }
 

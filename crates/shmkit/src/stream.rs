@@ -1796,6 +1796,13 @@ mod handle {
             self.spin = spin;
         }
 
+        /// Whether the stream's name has been removed or now names another stream (see
+        /// [`Segment::is_removed`]): frames published under the name from then on do not come
+        /// here, so a long-running subscriber can notice and subscribe again.
+        pub fn is_removed(&self) -> bool {
+            self.s.seg.is_removed()
+        }
+
         /// Skips to the newest frame: the next receive returns it (or, if there is none yet,
         /// the next one published). For viewers, which show the newest picture rather than a
         /// backlog. Skipped frames do not count as lost; returns how many were skipped.

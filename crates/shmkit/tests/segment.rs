@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Cleanup, say, spawn, unique_name, watchdog};
-use shmkit::{Access, ErrorKind, Lifetime, Segment, SegmentKind, SegmentOptions, State};
+use shmkit::{Access, ErrorKind, GcOptions, Lifetime, Segment, SegmentKind, SegmentOptions, State};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -181,19 +181,19 @@ fn killing_every_holder_leaves_nothing_that_gc_or_open_would_keep() {
         Ok(info) => assert_eq!(info.state, State::Stale, "{info:?}"),
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::NotFound);
-            let removed = Segment::gc(false).unwrap();
+            let removed = Segment::gc(&GcOptions::new()).unwrap();
             assert!(!removed.iter().any(|i| i.name == live_name));
             assert_eq!(Segment::info(&live_name).unwrap().state, State::Live);
             return;
         }
     }
-    let dry = Segment::gc(true).unwrap();
+    let dry = Segment::gc(&GcOptions::new().dry_run(true)).unwrap();
     assert!(
         dry.iter().any(|i| i.name == name),
         "dry run lists the stale segment"
     );
     assert!(Segment::info(&name).is_ok(), "dry run removed nothing");
-    let removed = Segment::gc(false).unwrap();
+    let removed = Segment::gc(&GcOptions::new()).unwrap();
     assert!(removed.iter().any(|i| i.name == name));
     assert!(
         !removed.iter().any(|i| i.name == live_name),

@@ -175,7 +175,9 @@ fn names_go_with_the_last_handle_and_cannot_be_removed_before() {
         ErrorKind::NotFound
     );
     assert!(
-        Segment::gc(false).unwrap().is_empty(),
+        Segment::gc(&shmkit::GcOptions::new().idle(true).all_users(true))
+            .unwrap()
+            .is_empty(),
         "nothing is ever stale"
     );
 }

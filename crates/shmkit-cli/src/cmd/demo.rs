@@ -11,7 +11,7 @@
 //! 3. a summary; then every handle closes and the cell is gone from /dev/shm.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,7 +32,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// shared memory) and shows values flowing between them: first a few readings a second, each
 /// with the time it took to reach the reader (which sleeps until woken: no polling timer), then a
 /// burst where the writer publishes as fast as it can and the reader checks every value it sees
-/// for tearing. Ends with a summary; the cell disappears with its last user.
+/// for tearing. Ends with a summary; the cell disappears with its last user. Ctrl-C stops it
+/// early, with a summary of what it saw until then (exit status 0).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -43,8 +44,8 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "3s", value_parser = util::parse_duration)]
     seconds: Duration,
 
-    /// Values per second in the live part
-    #[arg(long, value_name = "HZ", default_value_t = 5.0)]
+    /// Values per second in the live part: more than 0, at most 10000
+    #[arg(long, value_name = "HZ", default_value_t = 5.0, value_parser = parse_rate)]
     rate: f64,
 
     /// How long the burst lasts (0 to skip it)
@@ -69,11 +70,6 @@ pub struct RoleArgs {
 
 /// Runs the demo.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
-    if !(args.rate > 0.0 && args.rate <= 10_000.0) {
-        return Err(Error::Failed(
-            "--rate must be between 0 and 10000 values a second".into(),
-        ));
-    }
     let name = format!("shmkit-demo-{}", std::process::id());
     let cell = CellOptions::new()
         .capacity(CAPACITY)
@@ -83,40 +79,18 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
          ({} KiB of shared memory, gone when the last of them closes it)",
         CAPACITY * 3 / 1024
     ))?;
-    let interrupted = super::watch::on_interrupt();
-    let (tx, rx) = mpsc::channel::<(Who, String)>();
-    let mut reader = Peer::start(Who::Reader, &name, &args, tx.clone())?;
-    wait_for(&rx, Who::Reader, "ready")?;
-    let mut writer = Peer::start(Who::Writer, &name, &args, tx)?;
-    out.line(format_args!(
-        "writer: pid {}, reader: pid {}; live values for {}:",
-        writer.child.id(),
-        reader.child.id(),
-        short_time(args.seconds)
-    ))?;
-    out.flush()?;
-
+    let interrupted = crate::interrupt::on_interrupt();
     let mut stats = Stats::default();
-    let mut finished = 0;
-    while finished < 2 {
-        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
-            out.line("interrupted")?;
-            return Ok(());
-        }
-        let Ok((who, line)) = rx.recv_timeout(Duration::from_millis(200)) else {
-            if writer.exited() && reader.exited() {
-                break;
-            }
-            continue;
-        };
-        if line == "done" {
-            finished += 1;
-            continue;
-        }
-        stats.show(out, who, &line)?;
-        out.flush()?;
+    let result = live(&name, &args, out, &interrupted, &mut stats);
+    // Ctrl-C in a terminal reaches the writer and reader too (the whole process group): they
+    // end at once, which is no failure of theirs.
+    if interrupted.get() {
+        out.line("interrupted (Ctrl-C); what the demo saw until then:")?;
+        stats.summary(out, Duration::ZERO)?;
+        drop(cell);
+        return Ok(());
     }
-    let (w, r) = (writer.child.wait()?, reader.child.wait()?);
+    let (w, r) = result?;
     stats.summary(out, args.burst)?;
     drop(cell);
     match Segment::info(name.as_str()) {
@@ -134,6 +108,51 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Starts the reader and the writer and shows what they report until both are done (or Ctrl-C);
+/// returns how they ended.
+fn live(
+    name: &str,
+    args: &Args,
+    out: &mut Output,
+    interrupted: &crate::interrupt::Interrupted,
+    stats: &mut Stats,
+) -> Result<(ExitStatus, ExitStatus)> {
+    let (tx, rx) = mpsc::channel::<(Who, String)>();
+    let mut reader = Peer::start(Who::Reader, name, args, tx.clone())?;
+    wait_for(&rx, Who::Reader, "ready")?;
+    let mut writer = Peer::start(Who::Writer, name, args, tx)?;
+    out.line(format_args!(
+        "writer: pid {}, reader: pid {}; live values for {}:",
+        writer.child.id(),
+        reader.child.id(),
+        short_time(args.seconds)
+    ))?;
+    out.flush()?;
+    let mut finished = 0;
+    while finished < 2 {
+        if interrupted.get() {
+            break;
+        }
+        let Ok((who, line)) = rx.recv_timeout(Duration::from_millis(200)) else {
+            if writer.exited() && reader.exited() {
+                break;
+            }
+            continue;
+        };
+        if line == "done" {
+            finished += 1;
+            continue;
+        }
+        stats.show(out, who, &line)?;
+        out.flush()?;
+    }
+    if interrupted.get() {
+        // The peers are killed as they drop, if Ctrl-C did not end them already.
+        return Err(Error::Failed("interrupted".into()));
+    }
+    Ok((writer.child.wait()?, reader.child.wait()?))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,4 +428,12 @@ fn check_burst(cell: &Cell, mut last: u64, mut value: Vec<u8>, out: &mut Output)
         last = seq;
     }
     out.line(format_args!("checked {snaps} {distinct} {torn} {back}"))
+}
+
+/// `--rate`: values a second, more than 0 and at most 10000.
+fn parse_rate(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 10_000.0 => Ok(r),
+        _ => Err("the rate must be more than 0 and at most 10000 values a second".into()),
+    }
 }

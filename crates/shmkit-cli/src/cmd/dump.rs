@@ -8,14 +8,12 @@ use shmkit::{Access, Segment, SegmentInfo, SegmentKind, SegmentOptions, human_by
 
 use crate::error::{Error, Result};
 use crate::opened::{DEFAULT_TIMEOUT, Opened};
-use crate::output::Output;
+use crate::output::{HexDump, Output};
 use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
 /// Bytes shown when `--len` is not given.
 const DEFAULT_LIMIT: usize = 4096;
-/// Bytes per line.
-const WIDTH: usize = 16;
 /// Bytes read from the segment at a time.
 const CHUNK: usize = 64 * 1024;
 
@@ -233,98 +231,9 @@ fn hexdump(out: &mut Output, read: Reader<'_>, start: usize, window: Window) -> 
     dump.finish(out)
 }
 
-/// Prints `bytes` as a hex dump with offsets from 0 (for values read from cells).
-pub fn hexdump_bytes(out: &mut Output, bytes: &[u8]) -> Result<()> {
-    let mut dump = HexDump::new(0, bytes.len());
-    dump.feed(out, bytes)?;
-    dump.finish(out)
-}
-
-/// A hex dump written chunk by chunk, `hexdump -C` style: runs of identical full lines are
-/// shown once, then `*`; the last line is the end offset.
-struct HexDump {
-    at: usize,
-    end: usize,
-    digits: usize,
-    previous: Option<Vec<u8>>,
-    starred: bool,
-}
-
-impl HexDump {
-    fn new(start: usize, end: usize) -> HexDump {
-        HexDump {
-            at: start,
-            end,
-            digits: format!("{end:x}").len().max(8),
-            previous: None,
-            starred: false,
-        }
-    }
-
-    /// Prints the next `chunk` (every chunk but the last a multiple of 16 bytes long).
-    fn feed(&mut self, out: &mut Output, chunk: &[u8]) -> Result<()> {
-        for line in chunk.chunks(WIDTH) {
-            if line.len() == WIDTH && self.previous.as_deref() == Some(line) {
-                if !self.starred {
-                    out.line("*")?;
-                    self.starred = true;
-                }
-            } else {
-                out.line(hex_line(self.at, self.digits, line))?;
-                self.starred = false;
-                self.previous = Some(line.to_vec());
-            }
-            self.at += line.len();
-        }
-        Ok(())
-    }
-
-    fn finish(self, out: &mut Output) -> Result<()> {
-        out.line(format_args!("{:0w$x}", self.end, w = self.digits))
-    }
-}
-
-/// One line of the dump: offset, up to 16 bytes in hex (two groups of 8), then as ASCII.
-fn hex_line(offset: usize, digits: usize, bytes: &[u8]) -> String {
-    let mut line = format!("{offset:0digits$x} ");
-    for i in 0..WIDTH {
-        if i % 8 == 0 {
-            line.push(' ');
-        }
-        match bytes.get(i) {
-            Some(b) => line.push_str(&format!("{b:02x} ")),
-            None => line.push_str("   "),
-        }
-    }
-    let ascii: String = bytes
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '.'
-            }
-        })
-        .collect();
-    line.push_str(&format!(" |{ascii}|"));
-    line
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_look_like_hexdump_c() {
-        assert_eq!(
-            hex_line(0, 8, b"hello shmkit\0\x01\x7f\xff"),
-            "00000000  68 65 6c 6c 6f 20 73 68  6d 6b 69 74 00 01 7f ff  |hello shmkit....|"
-        );
-        assert_eq!(
-            hex_line(0x10, 8, b"abc"),
-            "00000010  61 62 63                                          |abc|"
-        );
-    }
 
     const DATA: Region = Region {
         start: 4096,

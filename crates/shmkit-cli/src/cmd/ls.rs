@@ -19,7 +19,7 @@ use crate::show;
 ///
 /// STATE is live (a process holds it), idle (persistent, nobody holds it), stale (its users
 /// are gone: a crash left it behind) or unknown (foreign objects: other programs do not announce
-/// that they use them). `shmkit gc` removes idle and stale shmkit segments.
+/// that they use them). `shmkit gc` removes stale shmkit segments, `shmkit gc --idle` idle ones too.
 ///
 /// HOLDERS are the ids of the processes that have it open (- for none, ? if unknown).
 ///

@@ -17,7 +17,8 @@ pub mod gc;
 pub mod info;
 pub mod lock;
 pub mod ls;
-pub mod publish;
+// `pub` is a keyword: the module is `r#pub`, its file `pub.rs`, like the command.
+pub mod r#pub;
 pub mod read;
 pub mod rm;
 pub mod sub;
@@ -37,7 +38,7 @@ pub enum Command {
     Read(read::Args),
     Watch(watch::Args),
     #[command(name = "pub")]
-    Pub(publish::Args),
+    Pub(r#pub::Args),
     Sub(sub::Args),
     #[command(visible_alias = "list")]
     Ls(ls::Args),
@@ -65,7 +66,7 @@ impl Command {
             Command::Write(args) => write::run(args, out),
             Command::Read(args) => read::run(args, out),
             Command::Watch(args) => watch::run(args, out),
-            Command::Pub(args) => publish::run(args, out),
+            Command::Pub(args) => r#pub::run(args, out),
             Command::Sub(args) => sub::run(args, out),
             Command::Ls(args) => ls::run(args, out),
             Command::Info(args) => info::run(args, out),

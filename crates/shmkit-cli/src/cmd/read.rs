@@ -5,8 +5,8 @@ use std::time::Duration;
 use shmkit::Access;
 
 use crate::error::Result;
-use crate::output::Output;
-use crate::source::{Format, Range, Source, print_value};
+use crate::output::{Format, Output, print_value};
+use crate::source::{Range, Source};
 use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
@@ -67,18 +67,9 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let source = Source::open(&args.target, Access::ReadOnly, range)?;
     let mut value = Vec::new();
     let seq = source.read(&mut value)?;
-    let format = format(args.hex, args.json);
+    let format = Format::from_flags(args.hex, args.json);
     if format == Format::Text && args.no_newline {
         return out.raw(&value);
     }
     print_value(out, format, source.name(), seq, &value)
-}
-
-/// The format chosen by the flags.
-pub fn format(hex: bool, json: bool) -> Format {
-    match (hex, json) {
-        (true, _) => Format::Hex,
-        (_, true) => Format::Json,
-        _ => Format::Text,
-    }
 }

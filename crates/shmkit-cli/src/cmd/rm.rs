@@ -17,7 +17,7 @@ use crate::show;
 Examples:
   shmkit rm cam0
   shmkit rm cam0 cam1 cam2
-  shmkit gc        removes every segment nobody holds instead")]
+  shmkit gc --idle   removes every persistent segment nobody holds instead")]
 pub struct Args {
     /// The segments' names
     #[arg(value_name = "NAME", required = true)]

@@ -1,20 +1,17 @@
 //! `shmkit watch`: print a cell's value, then every new value as it appears (like `tail -f`).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::Access;
 
 use crate::error::{Error, Result};
+use crate::follow::{Appeared, note, wait_for};
+use crate::interrupt::{CHECK_EVERY, Interrupted, on_interrupt};
 use crate::opened::DEFAULT_TIMEOUT;
-use crate::output::Output;
-use crate::source::{Range, Source, print_value};
+use crate::output::{Format, Output, print_value};
+use crate::source::{Range, Source};
 use crate::target::{TARGET_HELP, Target};
 use crate::util;
-
-/// How often a wait looks up from its sleep to see whether Ctrl-C was pressed.
-pub const INTERRUPT_CHECK: Duration = Duration::from_millis(200);
 
 /// Print a cell's value, then each new one as it appears
 ///
@@ -22,6 +19,11 @@ pub const INTERRUPT_CHECK: Duration = Duration::from_millis(200);
 /// each new value as it appears, like `tail -f`. No polling: the wait is a futex, woken by the
 /// writer. A reader that falls behind a fast writer prints the newest value and skips the ones
 /// in between (a cell holds the latest value, not a queue; --json shows the sequence numbers).
+///
+/// Started before the cell exists, it says so on stderr (`shmkit: waiting for NAME`) and waits
+/// for it to appear. If the cell is removed while it runs (`shmkit rm`, or its last user closed
+/// it), it says so and waits for the next cell of that name, whose value it prints as new.
+/// --no-wait fails at once instead (exit status 1).
 ///
 /// Ends after --count values, after --timeout, or on Ctrl-C (cleanly, exit status 0). With both
 /// --count and --timeout, running out of time before the count is a failure (exit status 1).
@@ -31,7 +33,7 @@ pub const INTERRUPT_CHECK: Duration = Duration::from_millis(200);
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  shmkit watch status                    until Ctrl-C
+  shmkit watch status                    until Ctrl-C (waits for status to exist)
   shmkit watch status --count 3          the current value and the next two
   shmkit watch status --json             one JSON object a line: name, seq, len, text
   shmkit watch status --count 2 --timeout 5s   fail unless a new value comes within 5 s")]
@@ -62,6 +64,11 @@ pub struct Args {
     /// For a bytes segment: how many bytes [default: to the end of its data]
     #[arg(long, value_name = "N", value_parser = util::parse_size)]
     len: Option<u64>,
+
+    /// Fail at once if the cell does not exist, and end (exit status 1) if it is removed,
+    /// instead of waiting for one to appear
+    #[arg(long)]
+    no_wait: bool,
 }
 
 /// Prints values as they come, until the count, the timeout or Ctrl-C.
@@ -71,10 +78,12 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         len: args.len,
         timeout: DEFAULT_TIMEOUT,
     };
-    let source = Source::open(&args.target, Access::ReadOnly, range)?;
-    let format = super::read::format(args.hex, args.json);
     let interrupted = on_interrupt();
     let deadline = args.timeout.map(|t| Instant::now() + t);
+    let Some(mut source) = open(out, &args, range, true, deadline, &interrupted)? else {
+        return Ok(());
+    };
+    let format = Format::from_flags(args.hex, args.json);
     let mut value = Vec::new();
     let mut printed = 0u64;
     let mut seq = source.read(&mut value)?;
@@ -85,23 +94,36 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         if args.count.is_some_and(|c| printed >= c) {
             return Ok(());
         }
-        // Sleep until a newer value, in slices so that Ctrl-C is noticed.
+        // Sleep until a newer value, in slices so that Ctrl-C and a removal are noticed.
         loop {
-            if interrupted.load(Ordering::Relaxed) {
+            if interrupted.get() {
                 return Ok(());
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
-                return match args.count {
-                    Some(c) => Err(Error::Failed(format!(
-                        "timed out after {} with {printed} of {c} values",
-                        util::short_time(args.timeout.unwrap_or_default())
-                    ))),
-                    None => Ok(()),
-                };
+                return timed_out(&args, printed);
             }
-            let slice = left.map_or(INTERRUPT_CHECK, |l| l.min(INTERRUPT_CHECK));
+            let slice = left.map_or(CHECK_EVERY, |l| l.min(CHECK_EVERY));
             if source.wait(seq, Some(slice))?.is_some() {
+                break;
+            }
+            if source.is_removed() {
+                let name = &args.target;
+                if args.no_wait {
+                    return Err(Error::Failed(format!(
+                        "{name} was removed (`shmkit rm`, or its last user closed it)"
+                    )));
+                }
+                note(
+                    out,
+                    format_args!("{name} was removed; waiting for a new one"),
+                )?;
+                drop(source);
+                match open(out, &args, range, false, deadline, &interrupted)? {
+                    Some(new) => source = new,
+                    None if interrupted.get() => return Ok(()),
+                    None => return timed_out(&args, printed),
+                }
                 break;
             }
         }
@@ -109,11 +131,41 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     }
 }
 
-/// A flag that Ctrl-C (or SIGTERM) sets instead of killing the process, so handles close
-/// normally. If the handler cannot be installed, Ctrl-C keeps its default effect.
-pub fn on_interrupt() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
-    flag
+/// The end at the deadline: a failure if --count was not reached.
+fn timed_out(args: &Args, printed: u64) -> Result<()> {
+    match args.count {
+        Some(c) => Err(Error::Failed(format!(
+            "timed out after {} with {printed} of {c} values",
+            util::short_time(args.timeout.unwrap_or_default())
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Opens the target; a shmkit name that does not exist yet is waited for (unless --no-wait).
+/// `None`: Ctrl-C came first, or the deadline while waiting for a new cell after a removal.
+fn open(
+    out: &mut Output,
+    args: &Args,
+    range: Range,
+    announce: bool,
+    deadline: Option<Instant>,
+    interrupted: &Interrupted,
+) -> Result<Option<Source>> {
+    let open = || Source::open(&args.target, Access::ReadOnly, range);
+    let name = match &args.target {
+        Target::Shmkit(name) if !args.no_wait => name,
+        _ => return open().map(Some),
+    };
+    let why = "no cell of that name yet";
+    match wait_for(out, name, why, announce, deadline, interrupted, |_| open())? {
+        Appeared::AtOnce(s) | Appeared::Later(s) => Ok(Some(s)),
+        // The first time, never having seen the cell is a failure; after a removal, running out
+        // of time is the end of the watch as usual.
+        Appeared::TimedOut if announce => Err(Error::Failed(format!(
+            "no cell {name:?} appeared within {}",
+            util::short_time(args.timeout.unwrap_or_default())
+        ))),
+        Appeared::TimedOut | Appeared::Interrupted => Ok(None),
+    }
 }

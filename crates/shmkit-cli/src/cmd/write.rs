@@ -3,7 +3,7 @@
 use std::io::{BufRead, Read};
 use std::time::Duration;
 
-use shmkit::{Access, human_bytes};
+use shmkit::{Access, ErrorKind, human_bytes};
 
 use crate::error::{Error, Result};
 use crate::opened::parse_hex;
@@ -22,7 +22,8 @@ use crate::util;
 /// it arrives (without its newline): `tail -f log | shmkit write status --each-line`.
 ///
 /// With --create, a missing cell is created first (persistent, like `shmkit create`), with room
-/// for values of --capacity bytes.
+/// for values of --capacity bytes — only once the value is known to fit: a write that fails
+/// creates nothing.
 ///
 /// TARGET may also be a plain (bytes) shmkit segment: then the value's bytes are written at
 /// --offset under the segment's lock, and the segment's change counter is bumped. Or another
@@ -57,8 +58,8 @@ pub struct Args {
     #[arg(long, requires = "capacity")]
     create: bool,
 
-    /// The largest value the created cell holds: 4096, 4K, 1MiB
-    #[arg(long, value_name = "SIZE", value_parser = util::parse_size)]
+    /// The largest value the created cell holds: 4096, 4K, 1MiB (at least 1 byte)
+    #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
     capacity: Option<u64>,
 
     /// Permission bits of a created cell, in octal
@@ -78,35 +79,31 @@ pub struct Args {
     quiet: bool,
 }
 
-/// Opens (or creates) the target and publishes the value(s).
+/// Opens (or creates) the target and publishes the value(s). Everything is checked before a
+/// cell is created — the value must fit the capacity asked for — so a failed command creates
+/// nothing.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let range = Range {
         offset: args.offset,
         len: None,
         timeout: args.timeout,
     };
-    let target = match (args.create, args.capacity) {
-        (true, Some(capacity)) => {
-            let capacity = usize::try_from(capacity).map_err(|_| {
-                Error::Failed(format!("a capacity of {capacity} bytes is too large"))
-            })?;
-            Source::open_or_create_cell(
-                &args.target,
-                CreateCell {
-                    capacity,
-                    mode: args.mode,
-                },
-                range,
-            )?
-        }
-        _ => Source::open(&args.target, Access::ReadWrite, range)?,
+    // A missing cell is created only once the first value is known to fit it.
+    let mut target = match (args.create, args.capacity) {
+        (true, Some(_)) => match Source::open(&args.target, Access::ReadWrite, range) {
+            Err(Error::Shmkit(e)) if e.kind() == ErrorKind::NotFound => None,
+            other => Some(other?),
+        },
+        _ => Some(Source::open(&args.target, Access::ReadWrite, range)?),
     };
     if args.each_line {
         let (mut n, mut last) = (0u64, 0u64);
         for line in std::io::stdin().lock().lines() {
-            last = target.write(line?.as_bytes())?;
+            let line = line?;
+            last = opened(&mut target, &args, range, line.len())?.write(line.as_bytes())?;
             n += 1;
         }
+        let target = opened(&mut target, &args, range, 0)?;
         if !args.quiet {
             out.line(format_args!(
                 "{}: published {n} values, the last #{last}",
@@ -124,11 +121,12 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
             v
         }
     };
+    let target = opened(&mut target, &args, range, value.len())?;
     let seq = target.write(&value)?;
     if args.quiet {
         return Ok(());
     }
-    match &target {
+    match target {
         Source::Cell(_) => out.line(format_args!(
             "{}: #{seq}, {}",
             target.name(),
@@ -140,5 +138,43 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
             args.offset,
             target.name()
         )),
+    }
+}
+
+/// The open target; if it was missing (with --create), the cell is created now — unless a value
+/// of `len` bytes would not fit the capacity asked for, which fails before anything is made.
+fn opened<'a>(
+    target: &'a mut Option<Source>,
+    args: &Args,
+    range: Range,
+    len: usize,
+) -> Result<&'a Source> {
+    if let Some(t) = target {
+        return Ok(t);
+    }
+    let capacity = args.capacity.unwrap_or(0);
+    let capacity = usize::try_from(capacity)
+        .map_err(|_| Error::Failed(format!("a capacity of {capacity} bytes is too large")))?;
+    if len > capacity {
+        return Err(Error::Failed(format!(
+            "cannot create {}: a value of {} does not fit the --capacity of {}; nothing was \
+             created (give a larger --capacity)",
+            args.target,
+            human_bytes(len as u64),
+            human_bytes(capacity as u64)
+        )));
+    }
+    let how = CreateCell {
+        capacity,
+        mode: args.mode,
+    };
+    Ok(target.insert(Source::open_or_create_cell(&args.target, how, range)?))
+}
+
+/// `--capacity`: a size of at least one byte.
+fn parse_capacity(s: &str) -> Result<u64, String> {
+    match util::parse_size(s)? {
+        0 => Err("a cell needs room for at least one byte".into()),
+        n => Ok(n),
     }
 }

@@ -374,18 +374,20 @@ pub fn list() -> Result<Vec<ForeignInfo>> {
 }
 
 /// Removes the foreign objects [`list`] calls [`State::Orphaned`]: Qt's and Python's leftovers
-/// of crashed programs. A live object is never removed: each is checked again right before its
-/// removal. With `dry_run`, only reports what it would remove.
+/// of crashed programs — by default only the calling user's (`all_users` widens that; `idle`
+/// does not apply: an orphan is a leftover by definition). A live object is never removed: each
+/// is checked again right before its removal. With `dry_run`, only reports what it would remove.
+/// The options are [`GcOptions`](crate::GcOptions), as for [`Segment::gc`].
 ///
 /// # Errors
 /// As for [`list`]; objects that vanish or come into use meanwhile are skipped.
-pub fn gc(dry_run: bool) -> Result<Vec<ForeignInfo>> {
+pub fn gc(opts: &crate::GcOptions) -> Result<Vec<ForeignInfo>> {
     let first = list()?;
     let candidates: Vec<&ForeignInfo> = first
         .iter()
-        .filter(|i| i.state == State::Orphaned)
+        .filter(|i| i.state == State::Orphaned && opts.owns(i.uid))
         .collect();
-    if dry_run || candidates.is_empty() {
+    if opts.is_dry_run() || candidates.is_empty() {
         return Ok(candidates.into_iter().cloned().collect());
     }
     // Look again, so anything that came into use since the first look is spared.

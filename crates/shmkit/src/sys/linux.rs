@@ -764,6 +764,19 @@ pub(crate) fn pid_namespace() -> u64 {
     })
 }
 
+/// The effective user id of this process: `gc` touches only this user's segments unless told
+/// otherwise.
+pub(crate) fn current_user() -> Option<u32> {
+    Some(rustix::process::geteuid().as_raw())
+}
+
+/// Whether the segment `m` maps has lost its name: its file has no link left (removed with
+/// `unlink`, or replaced by a `rename`), or the name now leads to another file. Errors say no:
+/// the caller keeps what it has.
+pub(crate) fn is_removed(m: &Mapping) -> bool {
+    rustix::fs::fstat(&m.fd).is_ok_and(|st| st.st_nlink == 0 || !same_file(&m.path, m.dev, m.ino))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

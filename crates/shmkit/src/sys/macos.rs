@@ -962,3 +962,16 @@ pub(crate) fn coarse_now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
+
+/// The effective user id of this process: `gc` touches only this user's segments unless told
+/// otherwise.
+pub(crate) fn current_user() -> Option<u32> {
+    Some(rustix::process::geteuid().as_raw())
+}
+
+/// Whether the segment `m` maps has lost its name: removers unlink the registry file (first, see
+/// `remove` and `unlink_both`), so the name no longer leads to the registry file we locked. An
+/// object that another program removed with `shm_unlink` alone is not noticed.
+pub(crate) fn is_removed(m: &Mapping) -> bool {
+    !m.hold.current()
+}

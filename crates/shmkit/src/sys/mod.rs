@@ -24,6 +24,8 @@
 //! | `SHM_FILES` | `Some(dir)` where segments are files in a directory (Linux's `/dev/shm`), for tests and messages |
 //! | `BACKEND` | the backend's name (`linux`, `windows`, `macos`, `unsupported`), for tests that must know which promises apply |
 //! | `pin_to_cpu(cpu)` | pins the calling thread to a CPU, for benchmarks; `false` where impossible |
+//! | `current_user()` | the effective user id that owns what this process creates (`None` where objects have no numeric owner), for `gc` |
+//! | `is_removed(mapping)` | whether the segment's name was removed or now names another segment (always `false` where a held name cannot be removed) |
 //!
 //! Shared by all: `local_socket.rs`, the benchmarks' socket baseline.
 //!

@@ -164,3 +164,11 @@ pub(crate) fn coarse_now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
+
+pub(crate) fn current_user() -> Option<u32> {
+    None
+}
+
+pub(crate) fn is_removed(m: &Mapping) -> bool {
+    match m.never {}
+}

@@ -1055,6 +1055,17 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> bool {
     unsafe { SetThreadAffinityMask(GetCurrentThread(), 1usize << cpu) != 0 }
 }
 
+/// Windows objects have no numeric owner here: `gc` finds only this user's segments anyway (the
+/// holder files are per user).
+pub(crate) fn current_user() -> Option<u32> {
+    None
+}
+
+/// A held name cannot be removed on Windows (the section lives as long as its handles).
+pub(crate) fn is_removed(_m: &Mapping) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

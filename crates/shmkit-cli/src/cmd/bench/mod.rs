@@ -25,7 +25,9 @@ use throughput::Pipeline;
 /// Measure shmkit against a socket, a pipe and the hardware, in one run
 ///
 /// Runs each case in two real processes and prints, per case, the median and 99th percentile,
-/// and the ratio to its baseline measured in the same run:
+/// and how it compares with its baseline measured in the same run: "2.40x faster" or "1.22x
+/// slower" (the baseline's median time over the case's, whatever the unit: a round trip, an
+/// operation, a frame; --json gives that number as `speedup`):
 ///
 ///   latency   an 8-byte ping-pong round trip: raw atomics (spinning: the physical limit), a
 ///             raw futex, a Unix socket, a pipe, and shmkit's cell (blocking, and spinning
@@ -35,7 +37,8 @@ use throughput::Pipeline;
 ///   throughput  frames of 64 KiB, 1 MiB and 8 MiB from one process to another whose reader
 ///             checksums every byte: the shmkit stream (copying in, and zero-copy), the cell, a
 ///             plain one-copy shared-memory ring (the limit), a Unix socket, a pipe, and memcpy
-///             in one process; speeds in GiB/s and against the socket
+///             in one process; time per frame, speed in GiB/s, and against the socket. The
+///             stream's hand-off alone (nobody touches the bytes) shows its time per frame only
 ///
 /// A progress line goes to stderr while it runs (when stderr is a terminal). --json prints one
 /// object with the machine's description and every result, for scripts.
@@ -210,13 +213,16 @@ fn cases() -> Vec<Case> {
     for (size, label) in throughput::SIZES {
         let tag = label.replace(' ', "");
         for p in Pipeline::ALL {
+            // The hand-off alone moves no bytes: its time per frame is the figure, not a speed,
+            // and comparing it with a socket that copies every byte would mean nothing.
+            let moves_bytes = p != Pipeline::StreamHandoff;
             v.push(Case {
                 group: "throughput",
                 id: format!("throughput/{}-{tag}", p.id()),
                 label: format!("{label}: {}", p.label()),
-                baseline: (p != Pipeline::UnixSocket)
+                baseline: (p != Pipeline::UnixSocket && moves_bytes)
                     .then(|| format!("throughput/unix-socket-{tag}")),
-                bytes: Some(size),
+                bytes: moves_bytes.then_some(size),
                 run: Box::new(move |quick| throughput::measure(p, size, if quick { 2 } else { 7 })),
             });
         }
@@ -284,18 +290,22 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     }
 }
 
-/// The median ratio of `row` to its baseline, if both were measured: time over time, or for
-/// throughput rows speed over speed (so bigger is better there).
-fn ratio(rows: &[Row], row: &Row) -> Option<f64> {
+/// How many times faster than its baseline `row` is: the baseline's median time over the row's
+/// (per round trip, operation or frame alike), so above 1 is faster, below 1 slower.
+fn speedup(rows: &[Row], row: &Row) -> Option<f64> {
     let base = rows.iter().find(|r| Some(&r.id) == row.baseline.as_ref())?;
-    let (a, b) = (
-        row.summary.median.as_secs_f64(),
-        base.summary.median.as_secs_f64(),
-    );
-    Some(match row.bytes {
-        Some(_) => b / a.max(1e-12),
-        None => a / b.max(1e-12),
-    })
+    Some(base.summary.median.as_secs_f64() / row.summary.median.as_secs_f64().max(1e-12))
+}
+
+/// A speedup in words: `2.40x faster`, `1.22x slower`, `as fast`.
+fn speedup_text(x: f64) -> String {
+    if (x - 1.0).abs() < 0.005 {
+        "as fast".into()
+    } else if x > 1.0 {
+        format!("{x:.2}x faster")
+    } else {
+        format!("{:.2}x slower", 1.0 / x.max(1e-12))
+    }
 }
 
 fn gib_per_s(bytes: usize, per_op: std::time::Duration) -> f64 {
@@ -334,7 +344,7 @@ fn to_json(rows: &[Row], machine: Value) -> Value {
                 "p99_ns": r.summary.p99.as_nanos() as u64,
                 "samples": r.summary.samples,
                 "baseline": r.baseline,
-                "ratio": ratio(rows, r),
+                "speedup": speedup(rows, r),
                 "bytes_per_op": r.bytes,
                 "gib_per_s": r.bytes.map(|b| gib_per_s(b, r.summary.median)),
             })
@@ -381,20 +391,22 @@ fn table(out: &mut Output, rows: &[Row], m: &Value) -> Result<()> {
         } else {
             ("median", "p99")
         };
-        out.line(format_args!("{title:<66} {c1:>10} {c2:>9} {vs:>10}"))?;
+        out.line(format_args!("{title:<66} {c1:>10} {c2:>9} {vs:>14}"))?;
         for r in group_rows {
-            let ratio = ratio(rows, r).map_or(String::new(), |x| format!("{x:.2}x"));
-            let second = match r.bytes {
-                Some(b) => format!("{:.1}", gib_per_s(b, r.summary.median)),
-                None => short_time(r.summary.p99),
+            let vs = speedup(rows, r).map_or(String::new(), speedup_text);
+            let second = match (speed, r.bytes) {
+                (true, Some(b)) => format!("{:.1}", gib_per_s(b, r.summary.median)),
+                (true, None) => "-".into(),
+                (false, _) => short_time(r.summary.p99),
             };
-            out.line(format_args!(
-                "  {:<64} {:>10} {:>9} {:>10}",
+            let line = format!(
+                "  {:<64} {:>10} {:>9} {:>14}",
                 r.label,
                 short_time(r.summary.median),
                 second,
-                ratio
-            ))?;
+                vs
+            );
+            out.line(line.trim_end())?;
         }
     }
     Ok(())
@@ -422,5 +434,17 @@ pub fn run_role(args: RoleArgs, _out: &mut Output) -> Result<()> {
             )
         }
         _ => Err(unknown()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speedups_say_which_way_is_better() {
+        assert_eq!(speedup_text(2.4), "2.40x faster");
+        assert_eq!(speedup_text(0.5), "2.00x slower");
+        assert_eq!(speedup_text(1.001), "as fast");
     }
 }
