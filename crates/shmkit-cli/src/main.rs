@@ -9,6 +9,7 @@
 mod cmd;
 mod error;
 mod foreign;
+mod framing;
 mod opened;
 mod output;
 mod show;

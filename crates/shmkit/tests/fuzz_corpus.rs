@@ -510,12 +510,18 @@ fn qt_datastream_survives_lying_lengths_and_broken_pngs() {
         fuzz_qt_datastream(b);
     }
     // The uncorrupted one decodes; the lying ones are errors, not values.
-    let img = Reader::new(&good, Version::LATEST).image().unwrap().unwrap();
+    let img = Reader::new(&good, Version::LATEST)
+        .image()
+        .unwrap()
+        .unwrap();
     assert_eq!((img.width(), img.height()), (3, 2));
     for bad in &cases[3..7] {
         assert!(Reader::new(bad, Version::LATEST).byte_array().is_err());
     }
-    assert!(Reader::new(&cases[7], Version::LATEST).string().is_err(), "odd length");
+    assert!(
+        Reader::new(&cases[7], Version::LATEST).string().is_err(),
+        "odd length"
+    );
     assert!(
         Reader::new(&cases[11], Version::LATEST).image().is_err(),
         "a huge picture"

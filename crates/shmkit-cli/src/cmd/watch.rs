@@ -1,5 +1,6 @@
 //! `shmkit watch`: print a cell's value, then every new value as it appears (like `tail -f`).
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -7,9 +8,10 @@ use std::time::{Duration, Instant};
 use shmkit::Access;
 
 use crate::error::{Error, Result};
+use crate::framing;
 use crate::opened::DEFAULT_TIMEOUT;
 use crate::output::Output;
-use crate::source::{Range, Source, print_value};
+use crate::source::{POLL_INTERVAL, Range, Source};
 use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
@@ -27,14 +29,20 @@ pub const INTERRUPT_CHECK: Duration = Duration::from_millis(200);
 /// --count and --timeout, running out of time before the count is a failure (exit status 1).
 ///
 /// NAME may also be a plain (bytes) shmkit segment: then each `notify_change` of a writer
-/// prints the chosen bytes (--offset, --len).
+/// prints the chosen bytes (--offset, --len). Or another program's segment (qt:KEY, posix:NAME,
+/// a Windows mapping's Global\NAME, Local\NAME or NAME): such a segment has no change
+/// notification, so watch says so once on stderr and looks at its bytes every 200 ms (the
+/// classic programs' own timer), printing them when they change. --cstring, --utf16 and
+/// --qt-datastream decode each value as for `shmkit read`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   shmkit watch status                    until Ctrl-C
   shmkit watch status --count 3          the current value and the next two
   shmkit watch status --json             one JSON object a line: name, seq, len, text
-  shmkit watch status --count 2 --timeout 5s   fail unless a new value comes within 5 s")]
+  shmkit watch status --count 2 --timeout 5s   fail unless a new value comes within 5 s
+  shmkit watch qt:test --qt-datastream bytes   a Qt program's QByteArray, each time it changes
+  shmkit watch test_shared_memory --utf16      (Windows) a mapping a UNICODE program rewrites")]
 pub struct Args {
     #[arg(help = TARGET_HELP, value_parser = Target::parse)]
     target: Target,
@@ -62,6 +70,9 @@ pub struct Args {
     /// For a bytes segment: how many bytes [default: to the end of its data]
     #[arg(long, value_name = "N", value_parser = util::parse_size)]
     len: Option<u64>,
+
+    #[command(flatten)]
+    framing: framing::FramingArgs,
 }
 
 /// Prints values as they come, until the count, the timeout or Ctrl-C.
@@ -77,9 +88,19 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut value = Vec::new();
     let mut printed = 0u64;
+    if source.polls() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "shmkit: {} has no change notification (another program's segment): looking at it \
+             every {} ms",
+            source.name(),
+            POLL_INTERVAL.as_millis()
+        );
+    }
     let mut seq = source.read(&mut value)?;
     loop {
-        print_value(out, format, source.name(), seq, &value)?;
+        let decoded = args.framing.decode(source.name(), &value)?;
+        framing::print(out, format, source.name(), seq, &decoded, None)?;
         out.flush()?;
         printed += 1;
         if args.count.is_some_and(|c| printed >= c) {

@@ -248,9 +248,7 @@ pub fn check_png_limited(data: &[u8], max_image_bytes: u64) -> Result<Png<'_>> {
     // The decoder's own allocations (a row, the inflate window, ancillary chunks): bounded.
     let limits = png::Limits { bytes: 64 << 20 };
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
-    let info = decoder
-        .read_header_info()
-        .map_err(|e| bad(e.to_string()))?;
+    let info = decoder.read_header_info().map_err(|e| bad(e.to_string()))?;
     let (width, height) = (info.width, info.height);
     let bit_depth = info.bit_depth as u8;
     let color = match info.color_type {
@@ -269,11 +267,7 @@ pub fn check_png_limited(data: &[u8], max_image_bytes: u64) -> Result<Png<'_>> {
     }
     let mut reader = decoder.read_info().map_err(|e| bad(e.to_string()))?;
     // Every row, one at a time: a corrupt deflate stream or a bad CRC shows up here.
-    while reader
-        .next_row()
-        .map_err(|e| bad(e.to_string()))?
-        .is_some()
-    {}
+    while reader.next_row().map_err(|e| bad(e.to_string()))?.is_some() {}
     reader.finish().map_err(|e| bad(e.to_string()))?;
     Ok(Png {
         bytes,
@@ -575,7 +569,10 @@ pub fn fuzz_decode(bytes: &[u8]) {
         let _ = Reader::new(bytes, version).image_limited(1 << 20);
         // Several values in a row, as a program that streams more than one.
         let mut r = Reader::new(bytes, version);
-        while r.byte_array().is_ok_and(|a| a.is_some_and(|a| !a.is_empty())) {}
+        while r
+            .byte_array()
+            .is_ok_and(|a| a.is_some_and(|a| !a.is_empty()))
+        {}
         assert!(r.position() <= bytes.len());
     }
 }
@@ -597,10 +594,7 @@ mod tests {
         let mut want = vec![0, 0, 0, 0x12];
         want.extend_from_slice(b"test sharedMemory\0");
         assert_eq!(w.as_bytes(), want);
-        assert_eq!(
-            read_bytes(&want).unwrap().unwrap(),
-            b"test sharedMemory\0"
-        );
+        assert_eq!(read_bytes(&want).unwrap().unwrap(), b"test sharedMemory\0");
         let mut w = Writer::new(Version::QT_5_15);
         w.byte_array(b"").unwrap().null_byte_array();
         assert_eq!(w.as_bytes(), [0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
@@ -628,7 +622,9 @@ mod tests {
     #[test]
     fn extended_lengths_only_from_qt_6_7() {
         // 0xfffffffe: in a Qt 5 stream a plain (huge) length, past any end.
-        let mut b = vec![0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 3, b'x', b'y', b'z'];
+        let mut b = vec![
+            0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 3, b'x', b'y', b'z',
+        ];
         assert!(
             Reader::new(&b, Version::QT_5_15)
                 .byte_array()
