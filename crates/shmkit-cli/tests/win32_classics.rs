@@ -8,7 +8,7 @@
 //! then a failure). Elsewhere these tests say they were skipped.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ struct Program {
 }
 
 impl Program {
-    fn start(dir: &PathBuf, exe: &str, env: &[(&str, &str)]) -> Program {
+    fn start(dir: &Path, exe: &str, env: &[(&str, &str)]) -> Program {
         let mut child = Command::new(dir.join(exe))
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
@@ -92,7 +92,7 @@ impl Drop for Program {
 }
 
 /// Runs a classic program to its end: its stdout and exit status.
-fn run(dir: &PathBuf, exe: &str, env: &[(&str, &str)]) -> (String, bool) {
+fn run(dir: &Path, exe: &str, env: &[(&str, &str)]) -> (String, bool) {
     let out = Command::new(dir.join(exe))
         .envs(env.iter().copied())
         .stdin(Stdio::null())
