@@ -37,9 +37,9 @@ Examples:
   shmkit read table --offset 4K --len 64 --hex
   shmkit read qt:frames --len 16 --hex       a Qt app's segment, under Qt's lock
   shmkit read posix:psm_1a2b3c4d -n > data   a Python SharedMemory's bytes
-  shmkit read qt:test --qt-datastream bytes  what `out << \"test sharedMemory\"` put in QSharedMemory(\"test\")
+  shmkit read qt:test --qt-datastream bytes  a Qt program's `out << \"text\"`
   shmkit read qt:QSharedMemoryExample --qt-datastream image --out picture.png
-  shmkit read 'Global\\MyFileMappingObject' --cstring   (Windows) the Microsoft sample writer's message
+  shmkit read 'Global\\MyFileMappingObject' --cstring   (Windows) a Win32 sample's text
   shmkit read test_shared_memory --utf16     (Windows) a UNICODE program's text")]
 pub struct Args {
     #[arg(help = TARGET_HELP, value_parser = Target::parse)]
