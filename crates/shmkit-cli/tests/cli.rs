@@ -1231,12 +1231,16 @@ fn one_rule_and_one_message_for_names_written_the_posix_or_win32_way() {
 fn hostile_framing_is_a_clear_error_and_prints_nothing() {
     let name = Name::new("framing");
     let n = name.as_str();
-    let set = |bytes: &[u8]| {
+    // The object under test; where segments are not files, this process holds it, and lets
+    // go of the old one before making the next.
+    let mut held: Option<Segment> = None;
+    let mut set = |bytes: &[u8]| {
+        held = None;
         let _ = Segment::remove(n);
-        foreign(&name, bytes)
+        held = foreign(&name, bytes);
     };
     // A length far past the end: an error, nothing printed.
-    let _held = set(&[0x7f, 0xff, 0, 0, b'a', b'b', b'c']);
+    set(&[0x7f, 0xff, 0, 0, b'a', b'b', b'c']);
     for kind in ["bytes", "string"] {
         let r = shmkit(&["read", n, "--qt-datastream", kind]);
         r.fails(1)
@@ -1245,7 +1249,7 @@ fn hostile_framing_is_a_clear_error_and_prints_nothing() {
         assert_eq!(r.stdout, "", "{r:#?}");
     }
     // 0xffffffff: a null array, which has no bytes; JSON says it was null.
-    let _held = set(&[0xff, 0xff, 0xff, 0xff, b'x']);
+    set(&[0xff, 0xff, 0xff, 0xff, b'x']);
     assert_eq!(
         shmkit(&["read", n, "--qt-datastream", "bytes"]).ok().stdout,
         "\n"
@@ -1259,7 +1263,7 @@ fn hostile_framing_is_a_clear_error_and_prints_nothing() {
     // as a plain, far too long length.
     let mut ext = vec![0xff, 0xff, 0xff, 0xfe];
     ext.extend_from_slice(&(-5i64).to_be_bytes());
-    let _held = set(&ext);
+    set(&ext);
     shmkit(&["read", n, "--qt-datastream", "bytes"])
         .fails(1)
         .stderr_has("negative 64-bit length");
@@ -1274,11 +1278,11 @@ fn hostile_framing_is_a_clear_error_and_prints_nothing() {
     .fails(1)
     .stderr_has("says 4294967294 bytes");
     // An odd UTF-16 byte count in a QString; UTF-16 text that runs into an odd last byte.
-    let _held = set(&[0, 0, 0, 3, 0, b'a', 0]);
+    set(&[0, 0, 0, 3, 0, b'a', 0]);
     let r = shmkit(&["read", n, "--qt-datastream", "string"]);
     r.fails(1).stderr_has("an odd number");
     assert_eq!(r.stdout, "");
-    let _held = set(b"a\0b");
+    set(b"a\0b");
     if shmkit::test_support::SHM_FILES.is_some() {
         // (Elsewhere segments are whole pages: zeros follow, which end the text.)
         shmkit(&["read", n, "--utf16"])
@@ -1298,7 +1302,7 @@ fn hostile_framing_is_a_clear_error_and_prints_nothing() {
     png[idat + 6] ^= 0x10;
     let mut framed = vec![0, 0, 0, 1];
     framed.extend_from_slice(&png);
-    let _held = set(&framed);
+    set(&framed);
     let out = std::env::temp_dir().join(format!("{n}.png"));
     let r = shmkit(&[
         "read",
