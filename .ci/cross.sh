@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The platforms shmkit cannot run natively here, checked from Linux (recipe: shared/PLATFORMS.md):
 # clippy (a type-check plus lints) for macOS (x86_64, aarch64), Windows MSVC and FreeBSD; then
-# clippy, build and the whole test suite for Windows (x86_64-pc-windows-gnu) under Wine.
+# clippy, build and the whole test suite for Windows (x86_64-pc-windows-gnu) under Wine — with the
+# classic Win32 programs (crates/shmkit-cli/tests/win32/*.c, built here with MinGW) beside it.
 #
 # Runs on a fresh Debian 12 (bookworm) x86_64 machine as root with only the package registries
 # reachable; installs what it needs. Uses Debian's rustc-web with its exact std source
@@ -73,6 +74,22 @@ if [ "$what" = all ] || [ "$what" = wine ]; then
     # usable debugger it exits non-zero every time (the crash tests depend on that).
     wine reg add 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' \
         /v Debugger /d nonexistent.exe /f >/dev/null 2>&1
+
+    # The classic Win32 programs the CLI's tests/win32_classics.rs runs against shmkit.exe: the
+    # Microsoft sample pair, ANSI and UNICODE, and the Qt-over-Win32 dialogs' writer and reader.
+    step "the classic Win32 programs (MinGW)"
+    samples="$PWD/target/win32-samples"
+    src=crates/shmkit-cli/tests/win32
+    mkdir -p "$samples"
+    mingw() { x86_64-w64-mingw32-gcc -O2 -Wall -Werror "$@"; }
+    for p in ms_writer ms_reader; do
+        mingw -o "$samples/${p}_ansi.exe" "$src/$p.c"
+        mingw -DUNICODE -D_UNICODE -municode -o "$samples/${p}_unicode.exe" "$src/$p.c"
+    done
+    for p in dialog_writer dialog_reader; do
+        mingw -municode -o "$samples/$p.exe" "$src/$p.c"
+    done
+    export SHMKIT_WIN32_SAMPLES="$samples" SHMKIT_REQUIRE_WIN32_SAMPLES=1
 
     step "test x86_64-pc-windows-gnu under Wine"
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$PWD/.ci/wine-runner.sh"

@@ -10,6 +10,7 @@ mod cmd;
 mod error;
 mod follow;
 mod foreign;
+mod framing;
 mod interrupt;
 mod opened;
 mod output;
@@ -53,7 +54,11 @@ Other programs' segments: info, dump, read, write and lock also take qt:KEY (the
 app's QSharedMemory(\"KEY\"), System V, found through $TMPDIR), qt-posix:KEY (the same in a Qt \
 using the POSIX backend), Qt's key strings (systemv:/tmp/qipc_sharedmemory_…?legacyKey=KEY, \
 posix:/name) and posix:NAME (a plain object such as a Python SharedMemory). For Qt segments they \
-take Qt's own lock. ls marks Qt and Python objects; gc --foreign removes their crash leftovers.
+take Qt's own lock. ls marks Qt and Python objects; gc --foreign removes their crash leftovers. \
+On Windows they also take a file mapping's Win32 name (Global\\NAME, Local\\NAME), opened raw as \
+the classic Win32 programs made it. read, watch and write decode and encode what the classic \
+programs put there: --cstring and --utf16 (TCHAR text), --qt-datastream bytes|string|image (Qt's \
+QDataStream: QByteArray or `out << \"text\"`, QString, QImage).
 
 Sizes: a number of bytes, or with a unit K, M, G, T or P, which are powers of 1024 as in \
 `ls -h` (KiB, MiB, ... and lowercase k, m, ... mean the same; KB, MB, ... are refused as \

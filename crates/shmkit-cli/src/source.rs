@@ -3,7 +3,8 @@
 //! counter), or a range of a foreign segment (a Qt segment under Qt's lock, a Python or other
 //! POSIX object without one). One interface, so the commands do not care which it is.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use shmkit::{Access, Cell, CellOptions, ErrorKind, Kind, Lifetime, Segment, SegmentKind};
 
@@ -23,16 +24,28 @@ pub enum Source {
         len: usize,
         timeout: Duration,
     },
-    /// `len` bytes at `offset` of a foreign or raw segment (Qt's: under Qt's lock); no change
-    /// notification.
+    /// `len` bytes at `offset` of a foreign or raw segment (Qt's: under Qt's lock). It has no
+    /// change notification: its "sequence" counts the changes seen, and waiting polls.
     Foreign {
         opened: Opened,
         target: String,
         offset: usize,
         len: usize,
         timeout: Duration,
+        polled: Box<RefCell<Polled>>,
     },
 }
+
+/// What a poll of a foreign segment last saw: the bytes, and how many changes it has seen.
+#[derive(Debug, Default)]
+pub struct Polled {
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+/// How often a wait on a segment without change notification (another program's) looks at its
+/// bytes: the 200 ms of the classic programs' own timers.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Where in a segment's bytes to read or write (ignored for cells), and how long to wait for
 /// its lock.
@@ -86,6 +99,7 @@ impl Source {
             offset,
             len,
             timeout: range.timeout,
+            polled: Box::default(),
         })
     }
 
@@ -117,8 +131,13 @@ impl Source {
         }
     }
 
+    /// Whether waiting polls (a segment without change notification).
+    pub fn polls(&self) -> bool {
+        matches!(self, Source::Foreign { .. })
+    }
+
     /// Copies the current value into `buf`; returns its sequence number (a bytes segment: its
-    /// change counter; a foreign segment: 0).
+    /// change counter; a foreign segment: the number of changes this process has seen).
     pub fn read(&self, buf: &mut Vec<u8>) -> Result<u64> {
         match self {
             Source::Cell(c) => Ok(c.read_into(buf)?),
@@ -145,27 +164,44 @@ impl Source {
                 offset,
                 len,
                 timeout,
+                polled,
                 ..
             } => {
                 buf.resize(*len, 0);
-                let _held = opened.lock(*timeout)?;
-                opened.read(*offset, buf)?;
-                Ok(0)
+                {
+                    let _held = opened.lock(*timeout)?;
+                    opened.read(*offset, buf)?;
+                }
+                let mut seen = polled.borrow_mut();
+                if seen.bytes != *buf {
+                    seen.seq += 1;
+                    seen.bytes.clone_from(buf);
+                }
+                Ok(seen.seq)
             }
         }
     }
 
     /// Waits until the sequence number differs from `seen` (at most `timeout`); `Ok(None)` on
-    /// timeout.
+    /// timeout. A foreign segment is polled every [`POLL_INTERVAL`].
     pub fn wait(&self, seen: u64, timeout: Option<Duration>) -> Result<Option<u64>> {
         let res = match self {
             Source::Cell(c) => c.wait_newer(seen, timeout),
             Source::Bytes { seg, .. } => seg.wait_change(seen as u32, timeout).map(u64::from),
-            Source::Foreign { target, .. } => {
-                return Err(Error::Failed(format!(
-                    "{target} has no change notification (another program's segment); \
-                     `shmkit read` shows its bytes now"
-                )));
+            Source::Foreign { .. } => {
+                let deadline = timeout.map(|t| Instant::now() + t);
+                let mut scratch = Vec::new();
+                loop {
+                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    if left == Some(Duration::ZERO) {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(left.map_or(POLL_INTERVAL, |l| l.min(POLL_INTERVAL)));
+                    let seq = self.read(&mut scratch)?;
+                    if seq != seen {
+                        return Ok(Some(seq));
+                    }
+                }
             }
         };
         match res {

@@ -1681,3 +1681,162 @@ fn pub_and_sub_help_teach_with_examples() {
             .stdout_has(&format!("shmkit {sub} "));
     }
 }
+
+#[test]
+fn one_rule_and_one_message_for_names_written_the_posix_or_win32_way() {
+    let n = Name::new("rule");
+    let posix = format!("/{}", n.as_str());
+    let slash = "'/' is not allowed (names are not paths)";
+    let use_it = format!("use \"{}\": a name has no leading '/'", n.as_str());
+    let commands: [&[&str]; 8] = [
+        &["create", &posix, "--size", "4K"],
+        &["rm", &posix],
+        &["info", &posix],
+        &["dump", &posix],
+        &["read", &posix],
+        &["write", &posix, "x"],
+        &["watch", &posix, "--timeout", "1s"],
+        &["write", &posix, "--create", "--capacity", "1K", "x"],
+    ];
+    for args in commands {
+        shmkit(args).fails(1).stderr_has(slash).stderr_has(&use_it);
+    }
+    // Whatever the command, a bad name is explained by the portable rule, never another one.
+    for args in [
+        &["rm", "a/b"][..],
+        &["info", "a/b"],
+        &["create", "a/b", "--size", "4K"],
+    ] {
+        let r = shmkit(args);
+        r.fails(1)
+            .stderr_has("a portable name is 1 to 30 characters");
+        assert!(!r.stderr.contains("255"), "{r:#?}");
+    }
+    // The Win32 spelling of a shmkit name: the name to use, and where the namespace goes.
+    let global = format!("Global\\{}", n.as_str());
+    shmkit(&["create", &global, "--size", "4K"])
+        .fails(1)
+        .stderr_has("'Global\\' is a Windows namespace, not part of a name")
+        .stderr_has(&format!("use \"{}\"", n.as_str()))
+        .stderr_has("Namespace::Global");
+    shmkit(&[
+        "write",
+        &format!("Local\\{}", n.as_str()),
+        "--create",
+        "--capacity",
+        "1K",
+        "x",
+    ])
+    .fails(if shmkit::interop::win32::namespaces_exist() {
+        1
+    } else {
+        2
+    });
+    // As a TARGET it is a raw Win32 mapping where such names exist; elsewhere it names nothing.
+    let r = shmkit(&["read", &global]);
+    if shmkit::interop::win32::namespaces_exist() {
+        r.fails(1).stderr_has("no such segment");
+    } else {
+        r.fails(2)
+            .stderr_has("Global\\ is a Windows namespace; this system has none")
+            .stderr_has(&format!("the object is \"{}\"", n.as_str()));
+        shmkit(&["rm", &global])
+            .fails(1)
+            .stderr_has("Global\\ is a Windows namespace; this system has none");
+    }
+    assert!(!n.exists(), "nothing was created");
+}
+
+#[test]
+fn hostile_framing_is_a_clear_error_and_prints_nothing() {
+    let name = Name::new("framing");
+    let n = name.as_str();
+    // The object under test; where segments are not files, this process holds it, and lets
+    // go of the old one before making the next.
+    let mut held: Option<Segment> = None;
+    let mut set = |bytes: &[u8]| {
+        held = None;
+        let _ = Segment::remove(n);
+        held = foreign(&name, bytes);
+    };
+    // A length far past the end: an error, nothing printed.
+    set(&[0x7f, 0xff, 0, 0, b'a', b'b', b'c']);
+    for kind in ["bytes", "string"] {
+        let r = shmkit(&["read", n, "--qt-datastream", kind]);
+        r.fails(1)
+            .stderr_has(&format!("cannot read {n} as a QDataStream"))
+            .stderr_has("says 2147418112 bytes, but only");
+        assert_eq!(r.stdout, "", "{r:#?}");
+    }
+    // 0xffffffff: a null array, which has no bytes; JSON says it was null.
+    set(&[0xff, 0xff, 0xff, 0xff, b'x']);
+    assert_eq!(
+        shmkit(&["read", n, "--qt-datastream", "bytes"]).ok().stdout,
+        "\n"
+    );
+    let v = shmkit(&["read", n, "--qt-datastream", "bytes", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["null"], "QByteArray");
+    assert_eq!(v["len"], 0);
+    // The 64-bit length of Qt >= 6.7 (here negative): an error; a Qt 5 stream reads 0xfffffffe
+    // as a plain, far too long length.
+    let mut ext = vec![0xff, 0xff, 0xff, 0xfe];
+    ext.extend_from_slice(&(-5i64).to_be_bytes());
+    set(&ext);
+    shmkit(&["read", n, "--qt-datastream", "bytes"])
+        .fails(1)
+        .stderr_has("negative 64-bit length");
+    shmkit(&[
+        "read",
+        n,
+        "--qt-datastream",
+        "bytes",
+        "--qt-version",
+        "5.15",
+    ])
+    .fails(1)
+    .stderr_has("says 4294967294 bytes");
+    // An odd UTF-16 byte count in a QString; UTF-16 text that runs into an odd last byte.
+    set(&[0, 0, 0, 3, 0, b'a', 0]);
+    let r = shmkit(&["read", n, "--qt-datastream", "string"]);
+    r.fails(1).stderr_has("an odd number");
+    assert_eq!(r.stdout, "");
+    set(b"a\0b");
+    if shmkit::test_support::SHM_FILES.is_some() {
+        // (Elsewhere segments are whole pages: zeros follow, which end the text.)
+        shmkit(&["read", n, "--utf16"])
+            .fails(1)
+            .stderr_has("3 bytes without a NUL");
+    }
+    assert_eq!(shmkit(&["read", n, "--cstring"]).ok().stdout, "a\n");
+    // A QImage whose PNG does not decode (a flipped bit in the pixel data): no picture.
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, 2, 2);
+        enc.set_color(png::ColorType::Rgb);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&[9; 12]).unwrap();
+    }
+    let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
+    png[idat + 6] ^= 0x10;
+    let mut framed = vec![0, 0, 0, 1];
+    framed.extend_from_slice(&png);
+    set(&framed);
+    let out = std::env::temp_dir().join(format!("{n}.png"));
+    let r = shmkit(&[
+        "read",
+        n,
+        "--qt-datastream",
+        "image",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    r.fails(1).stderr_has("not a PNG Qt can read");
+    assert_eq!(r.stdout, "");
+    assert!(!out.exists(), "no file for a picture that is not there");
+    // --out is for pictures only.
+    shmkit(&["read", n, "--qt-datastream", "bytes", "--out", "x.png"])
+        .fails(1)
+        .stderr_has("--out writes a QImage's picture");
+}

@@ -344,3 +344,250 @@ fn qt_crash_leftovers_are_orphaned_gc_foreign_removes_them_and_keeps_live_ones()
         .to_string();
     ok(d, &["rm", &n]);
 }
+
+/// Runs one of the classic Qt programs' ports (`qt_seed.py`, `qt_image_example.py`) to its end
+/// and returns its output.
+fn classic(py: &Path, tmpdir: &Path, script: &str, args: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shmkit/tests/interop")
+        .join(script);
+    let out = Command::new(py)
+        .arg(path)
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the classic program");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A classic Qt program that creates its segment and keeps it (the dialog stays open): started,
+/// and waited for until it says `SENT`.
+fn classic_creator(py: &Path, tmpdir: &Path, script: &str, args: &[&str]) -> Child {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shmkit/tests/interop")
+        .join(script);
+    let mut child = Command::new(py)
+        .arg(path)
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the classic program");
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("SENT "), "{script} {args:?}: {first:?}");
+    child
+}
+
+fn finish(mut child: Child) {
+    let _ = writeln!(child.stdin.as_mut().unwrap(), "exit");
+    let _ = child.wait();
+}
+
+#[test]
+fn the_qt_seeds_send_and_load_talk_to_shmkit_through_qdatastream() {
+    let _one = alone();
+    let Some(py) = python_bin() else { return };
+    let dir = TempDir::new("seed");
+    let d = dir.0.as_path();
+    // The seed's own key ("test") in a private TMPDIR, so no other test or program shares it.
+    let send = classic_creator(&py, d, "qt_seed.py", &["send", "test"]);
+    // What Send wrote (`out << "test sharedMemory"`: a const char*, with its NUL) ...
+    assert_eq!(
+        ok(d, &["read", "qt:test", "--qt-datastream", "bytes"]),
+        "test sharedMemory\n"
+    );
+    let raw = ok(d, &["read", "qt:test", "--hex"]);
+    assert!(
+        raw.starts_with("00000000  00 00 00 12 74 65 73 74"),
+        "{raw}"
+    );
+    let v: Value = serde_json::from_str(&ok(
+        d,
+        &["read", "qt:test", "--qt-datastream", "bytes", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(v["text"], "test sharedMemory");
+    assert_eq!(v["len"], 17);
+    // ... and what shmkit writes, Load reads with `in >> data`.
+    ok(
+        d,
+        &["write", "qt:test", "--qt-datastream", "bytes", "hello, Qt"],
+    );
+    assert_eq!(
+        classic(&py, d, "qt_seed.py", &["load", "test"]),
+        format!("LOADED {}", hex("hello, Qt"))
+    );
+    // A value that does not fit the segment Send sized to its buffer: refused, nothing written.
+    let r = shmkit(
+        d,
+        &[
+            "write",
+            "qt:test",
+            "--qt-datastream",
+            "bytes",
+            &"x".repeat(40),
+        ],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("do not fit the 22 bytes"), "{}", r.stderr);
+    assert_eq!(
+        classic(&py, d, "qt_seed.py", &["load", "test"]),
+        format!("LOADED {}", hex("hello, Qt"))
+    );
+    // A QString where a QByteArray is: Qt's own rule (an odd byte count) says no.
+    let r = shmkit(d, &["read", "qt:test", "--qt-datastream", "string"]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(r.stderr.contains("an odd number"), "{}", r.stderr);
+    // A QString shmkit writes reads back; so does a Qt 5 stream.
+    ok(
+        d,
+        &["write", "qt:test", "--qt-datastream", "string", "héllo"],
+    );
+    assert_eq!(
+        ok(d, &["read", "qt:test", "--qt-datastream", "string"]),
+        "héllo\n"
+    );
+    ok(
+        d,
+        &[
+            "write",
+            "qt:test",
+            "--qt-datastream",
+            "bytes",
+            "--qt-version",
+            "5",
+            "qt5",
+        ],
+    );
+    assert_eq!(
+        classic(&py, d, "qt_seed.py", &["load", "test"]),
+        format!("LOADED {}", hex("qt5"))
+    );
+    // `watch` has no notifier here: it polls, says so once, and prints each change.
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+        .args([
+            "watch",
+            "qt:test",
+            "--qt-datastream",
+            "bytes",
+            "--count",
+            "2",
+        ])
+        .args(["--timeout", "20s"])
+        .env("TMPDIR", d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "qt5");
+    ok(d, &["write", "qt:test", "--qt-datastream", "bytes", "next"]);
+    assert_eq!(lines.next().unwrap().unwrap(), "next");
+    let out = watch.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no change notification") && err.contains("every 200 ms"),
+        "{err}"
+    );
+    finish(send);
+}
+
+#[test]
+fn qts_shared_memory_example_and_shmkit_swap_pictures_pixel_for_pixel() {
+    let _one = alone();
+    let Some(py) = python_bin() else { return };
+    let dir = TempDir::new("image");
+    let d = dir.0.as_path();
+    let file = |n: &str| d.join(n).to_string_lossy().into_owned();
+    let made = classic(
+        &py,
+        d,
+        "qt_image_example.py",
+        &["make", &file("big.png"), "40", "30"],
+    );
+    let big_pixels = made.strip_prefix("MADE ").unwrap().to_string();
+    let made = classic(
+        &py,
+        d,
+        "qt_image_example.py",
+        &["make", &file("small.png"), "7", "5"],
+    );
+    let small_pixels = made.strip_prefix("MADE ").unwrap().to_string();
+    let key = format!("QSharedMemoryExample{}", std::process::id());
+    let target = format!("qt:{key}");
+
+    // loadFromFile puts a QImage there; shmkit takes the picture out.
+    let example = classic_creator(
+        &py,
+        d,
+        "qt_image_example.py",
+        &["file", &key, &file("big.png")],
+    );
+    let got = file("got.png");
+    let line = ok(
+        d,
+        &["read", &target, "--qt-datastream", "image", "--out", &got],
+    );
+    assert!(
+        line.starts_with("QImage 40x30, rgba 8-bit, a PNG of "),
+        "{line}"
+    );
+    assert_eq!(
+        classic(&py, d, "qt_image_example.py", &["pixels", &got]),
+        big_pixels,
+        "the picture shmkit wrote out is Qt's, pixel for pixel"
+    );
+    // shmkit puts a picture there; loadFromMemory shows it.
+    ok(
+        d,
+        &[
+            "write",
+            &target,
+            "--qt-datastream",
+            "image",
+            &file("small.png"),
+        ],
+    );
+    assert_eq!(
+        classic(
+            &py,
+            d,
+            "qt_image_example.py",
+            &["memory", &key, &file("loaded.png")]
+        ),
+        format!("LOADED {small_pixels}")
+    );
+    // Not a PNG: refused before anything is written.
+    std::fs::write(file("not.png"), b"GIF89a....").unwrap();
+    let r = shmkit(
+        d,
+        &[
+            "write",
+            &target,
+            "--qt-datastream",
+            "image",
+            &file("not.png"),
+        ],
+    );
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("not a PNG Qt can read"), "{}", r.stderr);
+    assert_eq!(
+        classic(
+            &py,
+            d,
+            "qt_image_example.py",
+            &["memory", &key, &file("loaded.png")]
+        ),
+        format!("LOADED {small_pixels}")
+    );
+    finish(example);
+}

@@ -119,6 +119,7 @@ pub use sys::Holders;
 #[cfg(not(loom))]
 pub mod fuzz_support {
     pub use crate::cell::fuzz_read;
+    pub use crate::interop::qt::datastream::fuzz_decode as fuzz_qt_datastream;
     pub use crate::layout::fuzz_validate_header;
     pub use crate::stream::fuzz_receive;
 }

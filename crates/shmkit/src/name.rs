@@ -62,6 +62,48 @@ fn check(s: &str) -> Result<(), Broken> {
     Ok(())
 }
 
+/// The one statement of the rule, in every message about a name that breaks it.
+const RULE: &str =
+    "a portable name is 1 to 30 characters of A-Z a-z 0-9 . _ - and does not start with '.'";
+
+/// `Global\NAME` / `Local\NAME` (the prefix in any case, as Windows takes it): whether it is
+/// `Global`, and `NAME`.
+pub(crate) fn split_win32_namespace(s: &str) -> Option<(bool, &str)> {
+    let (ns, bare) = s.split_once('\\')?;
+    if ns.eq_ignore_ascii_case("Global") {
+        Some((true, bare))
+    } else if ns.eq_ignore_ascii_case("Local") {
+        Some((false, bare))
+    } else {
+        None
+    }
+}
+
+/// Why `name` breaks the rule and what to do: the name meant, when it is a portable name
+/// written the POSIX way (`/status`) or the Win32 way (`Global\status`); the rule otherwise.
+fn diagnose(name: &str, b: Broken) -> (String, String) {
+    if let Some((global, bare)) = split_win32_namespace(name).filter(|(_, n)| check(n).is_ok()) {
+        let ns = if global { "Global" } else { "Local" };
+        let option = if global {
+            "the namespace is an option: SegmentOptions::namespace(Namespace::Global) on Windows"
+        } else {
+            "Local\\ is where a name goes by default on Windows"
+        };
+        return (
+            format!("'{ns}\\' is a Windows namespace, not part of a name"),
+            format!("use {bare:?} ({option})"),
+        );
+    }
+    let bare = name.trim_start_matches('/');
+    if bare.len() < name.len() && check(bare).is_ok() {
+        return (
+            explain(b),
+            format!("use {bare:?}: a name has no leading '/' (shm_open's is added for you)"),
+        );
+    }
+    (explain(b), RULE.to_string())
+}
+
 fn explain(b: Broken) -> String {
     match b {
         Broken::Empty => "the name is empty".to_string(),
@@ -85,14 +127,14 @@ impl SegmentName {
     pub fn new(name: &str) -> Result<SegmentName, Error> {
         match check(name) {
             Ok(()) => Ok(SegmentName(name.into())),
-            Err(b) => Err(
-                Error::new(ErrorKind::InvalidName, Op::Name, name.to_string())
-                    .reason(explain(b))
-                    .hint(
-                        "a portable name is 1 to 30 characters of A-Z a-z 0-9 . _ - \
-                         and does not start with '.'",
-                    ),
-            ),
+            Err(b) => {
+                let (reason, hint) = diagnose(name, b);
+                Err(
+                    Error::new(ErrorKind::InvalidName, Op::Name, name.to_string())
+                        .reason(reason)
+                        .hint(hint),
+                )
+            }
         }
     }
 
@@ -255,11 +297,26 @@ impl NativeName {
     pub fn new(name: &str) -> Result<NativeName, Error> {
         match check_native(name) {
             Ok(()) => Ok(NativeName(name.into())),
-            Err(why) => Err(
-                Error::new(ErrorKind::InvalidName, Op::Name, name.to_string())
-                    .reason(why)
-                    .hint("a shared-memory name is 1 to 255 bytes without '/' or NUL"),
-            ),
+            // One rule and one message: a name the system cannot take also breaks the portable
+            // rule, and is explained by it (other programs' longer names are only accepted).
+            Err(why) => {
+                let (reason, hint) = match check(name) {
+                    Err(Broken::TooLong(n)) => (
+                        format!(
+                            "the name is {n} bytes long; at most {MAX_NAME_LEN} characters are \
+                             portable, and no system takes more than {MAX_NATIVE_NAME_LEN}"
+                        ),
+                        RULE.to_string(),
+                    ),
+                    Err(b) => diagnose(name, b),
+                    Ok(()) => (why, RULE.to_string()),
+                };
+                Err(
+                    Error::new(ErrorKind::InvalidName, Op::Name, name.to_string())
+                        .reason(reason)
+                        .hint(hint),
+                )
+            }
         }
     }
 
@@ -439,6 +496,49 @@ mod tests {
         assert!(reason("a\0b").contains("NUL byte at position 1"));
         assert!(reason("with space").contains("' ' at position 4 is not allowed"));
         assert!(reason("ключ").contains("'к' at position 0"));
+    }
+
+    #[test]
+    fn posix_and_win32_spellings_get_the_name_to_use() {
+        let hint = |s: &str| {
+            SegmentName::new(s)
+                .unwrap_err()
+                .hint_text()
+                .unwrap()
+                .to_string()
+        };
+        assert!(hint("/status").starts_with("use \"status\": a name has no leading '/'"));
+        assert!(hint("//status").starts_with("use \"status\""));
+        let e = SegmentName::new("Global\\status").unwrap_err();
+        assert_eq!(
+            e.reason_text(),
+            "'Global\\' is a Windows namespace, not part of a name"
+        );
+        assert!(e.hint_text().unwrap().contains("use \"status\""), "{e}");
+        assert!(e.hint_text().unwrap().contains("Namespace::Global"), "{e}");
+        assert!(hint("local\\status").contains("use \"status\""));
+        // Not a portable name behind the prefix: the rule itself.
+        assert_eq!(hint("/a/b"), RULE);
+        assert_eq!(hint("Global\\a b"), RULE);
+        assert_eq!(hint("with space"), RULE);
+    }
+
+    #[test]
+    fn native_names_are_explained_by_the_one_rule() {
+        // The same reason and hint as for a portable name.
+        for bad in ["/status", "a/b", "", "a\0b", "Global\\status/x"] {
+            let n = NativeName::new(bad).unwrap_err();
+            let p = SegmentName::new(bad).unwrap_err();
+            assert_eq!(n.reason_text(), p.reason_text(), "{bad:?}");
+            assert_eq!(n.hint_text(), p.hint_text(), "{bad:?}");
+        }
+        let e = NativeName::new(&"x".repeat(256)).unwrap_err();
+        assert!(e.reason_text().contains("256 bytes long"), "{e}");
+        assert!(
+            e.reason_text().contains("no system takes more than 255"),
+            "{e}"
+        );
+        assert_eq!(e.hint_text(), Some(RULE));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Every input must end without a panic or an out-of-bounds access; the crafted ones also
 //! check what is read where the answer is known.
 
-use shmkit::fuzz_support::{fuzz_read, fuzz_receive, fuzz_validate_header};
+use shmkit::fuzz_support::{fuzz_qt_datastream, fuzz_read, fuzz_receive, fuzz_validate_header};
 
 /// A deterministic xorshift64* generator: the same inputs on every run.
 struct Rng(u64);
@@ -518,4 +518,99 @@ fn stream_receive_positions_near_the_end_of_u64() {
 fn stream_receive_the_largest_sequence_number() {
     let pos = Pos { tail: 64, ..THREE };
     assert_eq!(fuzz_receive(&stream(pos, &[data(0, 10, u64::MAX)])), 1);
+}
+
+// ---- qt_datastream --------------------------------------------------------------------------
+
+/// A small RGBA PNG, made with the `png` crate.
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut wr = enc.write_header().unwrap();
+    let pixels: Vec<u8> = (0..w * h * 4).map(|i| i as u8).collect();
+    wr.write_image_data(&pixels).unwrap();
+    wr.finish().unwrap();
+    out
+}
+
+/// `marker` (big-endian) then `rest`.
+fn framed(marker: u32, rest: &[u8]) -> Vec<u8> {
+    let mut b = marker.to_be_bytes().to_vec();
+    b.extend_from_slice(rest);
+    b
+}
+
+#[test]
+fn qt_datastream_survives_lying_lengths_and_broken_pngs() {
+    use shmkit::interop::qt::datastream::{Reader, Version};
+    let png = png_bytes(3, 2);
+    let mut cases: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0xff; 3],
+        framed(0xffff_ffff, b""),
+        framed(0xffff_fffe, &(-2i64).to_be_bytes()),
+        framed(0xffff_fffe, &i64::MAX.to_be_bytes()),
+        framed(0xffff_fffe, &[0xff; 7]),
+        framed(0x7fff_ffff, b"short"),
+        framed(3, b"\0a\0"),
+        framed(1, &png),
+        framed(1, &png[..png.len() / 2]),
+        framed(7, &png[..8]),
+    ];
+    // A PNG whose header claims a huge picture (and whose header CRC then fails too).
+    let mut huge = png.clone();
+    huge[16..20].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    cases.push(framed(1, &huge));
+    // Every single-byte corruption of the framed PNG.
+    let good = framed(1, &png);
+    for i in 0..good.len() {
+        let mut b = good.clone();
+        b[i] ^= 0xa5;
+        cases.push(b);
+    }
+    for b in &cases {
+        fuzz_qt_datastream(b);
+    }
+    // The uncorrupted one decodes; the lying ones are errors, not values.
+    let img = Reader::new(&good, Version::LATEST)
+        .image()
+        .unwrap()
+        .unwrap();
+    assert_eq!((img.width(), img.height()), (3, 2));
+    for bad in &cases[3..7] {
+        assert!(Reader::new(bad, Version::LATEST).byte_array().is_err());
+    }
+    assert!(
+        Reader::new(&cases[7], Version::LATEST).string().is_err(),
+        "odd length"
+    );
+    assert!(
+        Reader::new(&cases[11], Version::LATEST).image().is_err(),
+        "a huge picture"
+    );
+}
+
+#[test]
+fn qt_datastream_survives_random_bytes() {
+    let mut rng = Rng(0x5eed_0005);
+    let png = png_bytes(4, 4);
+    for i in 0..ROUNDS {
+        let mut b = rng.bytes(300);
+        match i % 3 {
+            // Small lengths, so that some values decode.
+            0 if b.len() >= 4 => b[..4].copy_from_slice(&(rng.below(64) as u32).to_be_bytes()),
+            // A marker and a PNG with random bytes spliced in.
+            1 => {
+                let mut p = framed(1, &png);
+                let at = rng.below(p.len() as u64) as usize;
+                let n = (b.len()).min(p.len() - at);
+                p[at..at + n].copy_from_slice(&b[..n]);
+                b = p;
+            }
+            _ => {}
+        }
+        fuzz_qt_datastream(&b);
+    }
 }

@@ -1,11 +1,13 @@
 //! `shmkit read`: print a cell's latest value (or a bytes segment's bytes).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use shmkit::Access;
 
-use crate::error::Result;
-use crate::output::{Format, Output, print_value};
+use crate::error::{Error, Result};
+use crate::framing::{self, Decoded};
+use crate::output::{Format, Output};
 use crate::source::{Range, Source};
 use crate::target::{TARGET_HELP, Target};
 use crate::util;
@@ -18,7 +20,14 @@ use crate::util;
 ///
 /// TARGET may also be a plain (bytes) shmkit segment, or another program's segment — a Qt
 /// QSharedMemory (qt:KEY; read under Qt's own lock), a Python or other POSIX object
-/// (posix:NAME): then --offset and --len choose the bytes (default: all of them).
+/// (posix:NAME), a Windows file mapping (Global\NAME, Local\NAME, NAME; opened raw) — then
+/// --offset and --len choose the bytes (default: all of them).
+///
+/// What the classic programs put in there is decoded on request: --cstring stops at the first
+/// NUL (an ANSI C string), --utf16 reads the TCHAR text of a Win32 UNICODE program (UTF-16LE up
+/// to a NUL), --qt-datastream bytes|string|image undoes Qt's QDataStream framing (a QByteArray
+/// or `out << "text"`, a QString, a QImage: its picture is written as a PNG with --out). A
+/// length that runs past the segment is an error, never an over-read.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -27,7 +36,11 @@ Examples:
   shmkit read frame > frame.bin  binary values, byte for byte (plus a final newline; see -n)
   shmkit read table --offset 4K --len 64 --hex
   shmkit read qt:frames --len 16 --hex       a Qt app's segment, under Qt's lock
-  shmkit read posix:psm_1a2b3c4d -n > data   a Python SharedMemory's bytes")]
+  shmkit read posix:psm_1a2b3c4d -n > data   a Python SharedMemory's bytes
+  shmkit read qt:test --qt-datastream bytes  a Qt program's `out << \"text\"`
+  shmkit read qt:QSharedMemoryExample --qt-datastream image --out picture.png
+  shmkit read 'Global\\MyFileMappingObject' --cstring   (Windows) a Win32 sample's text
+  shmkit read test_shared_memory --utf16     (Windows) a UNICODE program's text")]
 pub struct Args {
     #[arg(help = TARGET_HELP, value_parser = Target::parse)]
     target: Target,
@@ -55,6 +68,14 @@ pub struct Args {
     /// How long to wait for the segment's lock (bytes and Qt segments): 500ms, 2s
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = util::parse_duration)]
     timeout: Duration,
+
+    #[command(flatten)]
+    framing: framing::FramingArgs,
+
+    /// With --qt-datastream image: write the picture to FILE (a PNG, byte for byte what Qt
+    /// wrote)
+    #[arg(long, value_name = "FILE", requires = "qt_datastream")]
+    out: Option<PathBuf>,
 }
 
 /// Opens the source read-only and prints its value once.
@@ -64,12 +85,19 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         len: args.len,
         timeout: args.timeout,
     };
-    let source = Source::open(&args.target, Access::ReadOnly, range)?;
-    let mut value = Vec::new();
-    let seq = source.read(&mut value)?;
-    let format = Format::from_flags(args.hex, args.json);
-    if format == Format::Text && args.no_newline {
-        return out.raw(&value);
+    if args.out.is_some() && !args.framing.is_image() {
+        return Err(Error::Failed(
+            "--out writes a QImage's picture (--qt-datastream image); redirect stdout for other values"
+                .into(),
+        ));
     }
-    print_value(out, format, source.name(), seq, &value)
+    let source = Source::open(&args.target, Access::ReadOnly, range)?;
+    let mut raw = Vec::new();
+    let seq = source.read(&mut raw)?;
+    let value = args.framing.decode(source.name(), &raw)?;
+    let format = Format::from_flags(args.hex, args.json);
+    if let (Format::Text, true, Decoded::Bytes(bytes)) = (format, args.no_newline, &value) {
+        return out.raw(bytes);
+    }
+    framing::print(out, format, source.name(), seq, &value, args.out.as_deref())
 }

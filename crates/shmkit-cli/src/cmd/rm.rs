@@ -1,6 +1,7 @@
 //! `shmkit rm`: removes segments by name.
 
-use shmkit::{Segment, State};
+use shmkit::interop::win32;
+use shmkit::{ErrorKind, Segment, State};
 
 use crate::error::{self, Error, Result};
 use crate::output::Output;
@@ -45,7 +46,21 @@ fn remove(name: &str, out: &mut Output) -> Result<()> {
     let live = Segment::info(name)
         .ok()
         .filter(|info| info.state == State::Live);
-    Segment::remove(name)?;
+    match Segment::remove(name) {
+        Ok(()) => {}
+        // `Global\NAME` where there are no namespaces: say which name was meant.
+        Err(e) if e.kind() == ErrorKind::NotFound && !win32::namespaces_exist() => {
+            if let Some((_, bare)) = win32::split_namespace(name) {
+                let prefix = &name[..name.len() - bare.len()];
+                return Err(Error::Failed(format!(
+                    "cannot remove {name:?}: {prefix} is a Windows namespace; this system has \
+                     none: the object is {bare:?}"
+                )));
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
     match live {
         Some(info) => out.line(format_args!(
             "removed {} — still mapped by its holders; its memory is freed when they close it",

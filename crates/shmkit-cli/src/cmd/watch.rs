@@ -1,15 +1,17 @@
 //! `shmkit watch`: print a cell's value, then every new value as it appears (like `tail -f`).
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use shmkit::Access;
 
 use crate::error::{Error, Result};
 use crate::follow::{Appeared, note, wait_for};
+use crate::framing;
 use crate::interrupt::{CHECK_EVERY, Interrupted, on_interrupt};
 use crate::opened::DEFAULT_TIMEOUT;
-use crate::output::{Format, Output, print_value};
-use crate::source::{Range, Source};
+use crate::output::{Format, Output};
+use crate::source::{POLL_INTERVAL, Range, Source};
 use crate::target::{TARGET_HELP, Target};
 use crate::util;
 
@@ -29,14 +31,20 @@ use crate::util;
 /// --count and --timeout, running out of time before the count is a failure (exit status 1).
 ///
 /// NAME may also be a plain (bytes) shmkit segment: then each `notify_change` of a writer
-/// prints the chosen bytes (--offset, --len).
+/// prints the chosen bytes (--offset, --len). Or another program's segment (qt:KEY, posix:NAME,
+/// a Windows mapping's Global\NAME, Local\NAME or NAME): such a segment has no change
+/// notification, so watch says so once on stderr and looks at its bytes every 200 ms (the
+/// classic programs' own timer), printing them when they change. --cstring, --utf16 and
+/// --qt-datastream decode each value as for `shmkit read`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   shmkit watch status                    until Ctrl-C (waits for status to exist)
   shmkit watch status --count 3          the current value and the next two
   shmkit watch status --json             one JSON object a line: name, seq, len, text
-  shmkit watch status --count 2 --timeout 5s   fail unless a new value comes within 5 s")]
+  shmkit watch status --count 2 --timeout 5s   fail unless a new value comes within 5 s
+  shmkit watch qt:test --qt-datastream bytes   a Qt program's QByteArray, each time it changes
+  shmkit watch test_shared_memory --utf16      (Windows) a mapping a UNICODE program rewrites")]
 pub struct Args {
     #[arg(help = TARGET_HELP, value_parser = Target::parse)]
     target: Target,
@@ -69,6 +77,9 @@ pub struct Args {
     /// instead of waiting for one to appear
     #[arg(long)]
     no_wait: bool,
+
+    #[command(flatten)]
+    framing: framing::FramingArgs,
 }
 
 /// Prints values as they come, until the count, the timeout or Ctrl-C.
@@ -83,12 +94,22 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let Some(mut source) = open(out, &args, range, true, deadline, &interrupted)? else {
         return Ok(());
     };
+    if source.polls() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "shmkit: {} has no change notification (another program's segment): looking at it \
+             every {} ms",
+            source.name(),
+            POLL_INTERVAL.as_millis()
+        );
+    }
     let format = Format::from_flags(args.hex, args.json);
     let mut value = Vec::new();
     let mut printed = 0u64;
     let mut seq = source.read(&mut value)?;
     loop {
-        print_value(out, format, source.name(), seq, &value)?;
+        let decoded = args.framing.decode(source.name(), &value)?;
+        framing::print(out, format, source.name(), seq, &decoded, None)?;
         out.flush()?;
         printed += 1;
         if args.count.is_some_and(|c| printed >= c) {

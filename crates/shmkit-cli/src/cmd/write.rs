@@ -6,6 +6,7 @@ use std::time::Duration;
 use shmkit::{Access, ErrorKind, human_bytes};
 
 use crate::error::{Error, Result};
+use crate::framing;
 use crate::opened::parse_hex;
 use crate::output::Output;
 use crate::source::{CreateCell, Range, Source};
@@ -28,8 +29,14 @@ use crate::util;
 /// TARGET may also be a plain (bytes) shmkit segment: then the value's bytes are written at
 /// --offset under the segment's lock, and the segment's change counter is bumped. Or another
 /// program's segment — a Qt QSharedMemory (qt:KEY), written under Qt's own lock; a Python or
-/// other POSIX object (posix:NAME) — whose size never changes: bytes that would not fit are an
-/// error, and nothing is written.
+/// other POSIX object (posix:NAME), a Windows file mapping (Global\NAME, Local\NAME, NAME;
+/// opened raw) — whose size never changes: bytes that would not fit are an error, and nothing
+/// is written.
+///
+/// The value can be framed as the classic programs read it: --cstring adds a NUL (an ANSI C
+/// string), --utf16 writes UTF-16LE and a NUL (the TCHAR text of a Win32 UNICODE program),
+/// --qt-datastream bytes|string|image writes what Qt's `in >> QByteArray`, `in >> QString` or
+/// `in >> QImage` reads back (for image, VALUE is a PNG file).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -38,12 +45,15 @@ Examples:
   date | shmkit write status                     publish stdin
   shmkit write frame < frame.bin                 binary values too
   tail -f app.log | shmkit write last-line --each-line
-  shmkit write qt:frames --offset 8 --hex 00ff10  bytes into a Qt app's segment, under its lock")]
+  shmkit write qt:frames --offset 8 --hex 00ff10  bytes into a Qt app's segment, under its lock
+  shmkit write qt:test --qt-datastream bytes \"hello\"   what the Qt reader's `in >> data` reads
+  shmkit write qt:QSharedMemoryExample --qt-datastream image picture.png
+  shmkit write 'Global\\MyFileMappingObject' --cstring \"hi\"   (Windows) for the sample reader")]
 pub struct Args {
     #[arg(help = TARGET_HELP, value_parser = Target::parse)]
     target: Target,
 
-    /// The value; without it (or with -), stdin
+    /// The value; without it (or with -), stdin. With --qt-datastream image: a PNG file
     value: Option<String>,
 
     /// The value as hex digits (00ff10) instead
@@ -77,6 +87,9 @@ pub struct Args {
     /// Print nothing on success
     #[arg(short, long)]
     quiet: bool,
+
+    #[command(flatten)]
+    framing: framing::FramingArgs,
 }
 
 /// Opens (or creates) the target and publishes the value(s). Everything is checked before a
@@ -99,8 +112,8 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     if args.each_line {
         let (mut n, mut last) = (0u64, 0u64);
         for line in std::io::stdin().lock().lines() {
-            let line = line?;
-            last = opened(&mut target, &args, range, line.len())?.write(line.as_bytes())?;
+            let line = args.framing.encode(line?.as_bytes())?;
+            last = opened(&mut target, &args, range, line.len())?.write(&line)?;
             n += 1;
         }
         let target = opened(&mut target, &args, range, 0)?;
@@ -114,6 +127,8 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     }
     let value = match (args.value.as_deref(), &args.hex) {
         (_, Some(hex)) => parse_hex(hex)?,
+        (Some(path), None) if path != "-" && args.framing.is_image() => std::fs::read(path)
+            .map_err(|e| Error::Failed(format!("cannot read the picture {path:?}: {e}")))?,
         (Some(v), None) if v != "-" => v.as_bytes().to_vec(),
         _ => {
             let mut v = Vec::new();
@@ -121,6 +136,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
             v
         }
     };
+    let value = args.framing.encode(&value)?;
     let target = opened(&mut target, &args, range, value.len())?;
     let seq = target.write(&value)?;
     if args.quiet {

@@ -1,5 +1,7 @@
-//! Interop with segments other programs make: Qt's `QSharedMemory` ([`qt`]) and Python's
-//! `multiprocessing.shared_memory` ([`python`]), and a census of such objects ([`list`],
+//! Interop with segments other programs make: Qt's `QSharedMemory` ([`qt`], and the
+//! `QDataStream` framing its programs put inside: [`qt::datastream`]), Python's
+//! `multiprocessing.shared_memory` ([`python`]), the classic Win32 file mappings and their
+//! `TCHAR` text ([`win32`]), and a census of such objects ([`list`],
 //! [`gc`]) for tools like `shmkit ls` and `shmkit gc --foreign`.
 //!
 //! Neither Qt nor Python puts a header in its segments: byte 0 of the mapping is the app's
@@ -27,6 +29,7 @@
 
 pub mod python;
 pub mod qt;
+pub mod win32;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -40,6 +40,10 @@
 //! unlock re-creates it (value 1) and then adds 1 more, so two processes could take it at once;
 //! shmkit re-creates it free and does not add.
 //!
+//! **What is inside.** Qt puts no header in a segment; the classic programs fill it with
+//! `QDataStream` output (a `QByteArray`, a `const char*`, a `QString`, a `QImage`):
+//! [`datastream`] decodes and encodes those framings.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -57,6 +61,8 @@
 //! seg.read(0, &mut pixel)?;
 //! # Ok::<(), shmkit::Error>(())
 //! ```
+
+pub mod datastream;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
