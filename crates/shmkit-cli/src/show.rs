@@ -22,11 +22,18 @@
 //! | `data_offset` | integer / null  | `4096`                      |
 //! | `creator_pid` | integer / null  | `4242`                      |
 //! | `created`     | string / null   | `"2026-05-01T12:34:56Z"` (RFC 3339, UTC) |
-//! | `modified`    | string / null   | size or mode last changed (RFC 3339, UTC) |
-//! | `lock_owner`  | integer / null  | pid holding the lock        |
+//! | `modified`    | string / null   | foreign objects: size or mode last changed; cells and streams: the last publish (RFC 3339, UTC) |
+//! | `lock_owner`  | integer / null  | pid of a live process holding the lock |
+//! | `lock`        | object / null   | `{"state":"held","pid":4242}`; states `free`, `held`, `owner-died` (pid of the dead owner), `unknown` (another pid namespace) |
+//! | `format`      | string / null   | `"rgba8:1920x1080"`, `"image/png"` |
+//! | `problem`     | string / null   | why the header or control block does not hold up (`"corrupt header: …"`) |
+//! | `cell`        | object / null   | `capacity`, `slots`, `value_size`, `seq`, `last_publish` |
+//! | `stream`      | object / null   | `max_frame`, `ring`, `policy`, `slots`, `next_seq`, `frames`, `bytes`, `last_publish`, `tail`, `oldest`, `subscribers`: [{`pid`, `alive`, `position`, `lag`, `lost`, `received`, `last_receive`}] |
+
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
-use shmkit::{Holders, Lifetime, SegmentInfo, SegmentKind, State, human_bytes};
+use shmkit::{Details, Holders, Lifetime, LockState, SegmentInfo, SegmentKind, State, human_bytes};
 
 use crate::error::Result;
 use crate::output::{Column, Output};
@@ -96,7 +103,9 @@ fn kind_long(kind: SegmentKind) -> String {
 fn state_long(info: &SegmentInfo) -> String {
     let what = match info.state {
         State::Live => "in use",
-        State::Idle => "persistent, nobody holds it; `shmkit gc` would remove it",
+        State::Idle => {
+            "persistent, nobody holds it; only `shmkit rm` or `shmkit gc --idle` removes it"
+        }
         State::Stale => "left behind: its users are gone; `shmkit gc` removes it",
         _ if info.kind.is_shmkit() => "cannot tell who holds it",
         _ => "a foreign object: other programs do not announce that they use it",
@@ -121,8 +130,88 @@ fn size_long(bytes: u64) -> String {
     }
 }
 
+/// When the segment's contents last changed, as far as anyone can tell: a cell's or a stream's
+/// last publish; the file's size or mode change for anything else (contents written through a
+/// mapping leave no trace in the file's times).
+fn modified(info: &SegmentInfo) -> Option<SystemTime> {
+    match &info.details {
+        Some(Details::Cell(c)) => c.last_publish,
+        Some(Details::Stream(s)) => s.last_publish,
+        _ if info.kind.is_shmkit() => None,
+        _ => info.modified,
+    }
+}
+
+fn lock_json(lock: LockState) -> Value {
+    match lock {
+        LockState::Free => json!({"state": "free"}),
+        LockState::Held { pid } => json!({"state": "held", "pid": pid}),
+        LockState::OwnerDied { pid } => json!({"state": "owner-died", "pid": pid}),
+        LockState::Unknown { pid } => json!({"state": "unknown", "pid": pid}),
+        _ => json!({"state": "unknown"}),
+    }
+}
+
+fn lock_long(lock: LockState) -> String {
+    match lock {
+        LockState::Free => "free".into(),
+        LockState::Held { pid } => format!("held by pid {pid}"),
+        LockState::OwnerDied { pid } => format!(
+            "free; its last owner, pid {pid}, died holding it (the next locker takes it over and \
+             is told)"
+        ),
+        LockState::Unknown { pid } => format!(
+            "held by pid {pid} of another pid namespace (this process cannot tell whether it \
+             lives)"
+        ),
+        _ => "unknown".into(),
+    }
+}
+
+fn details_json(info: &SegmentInfo) -> (Value, Value) {
+    let time = |t: Option<SystemTime>| t.and_then(rfc3339);
+    match &info.details {
+        Some(Details::Cell(c)) => (
+            json!({
+                "capacity": c.capacity,
+                "slots": c.slots,
+                "value_size": c.value_size,
+                "seq": c.seq,
+                "last_publish": time(c.last_publish),
+            }),
+            Value::Null,
+        ),
+        Some(Details::Stream(s)) => (
+            Value::Null,
+            json!({
+                "max_frame": s.max_frame,
+                "ring": s.ring,
+                "policy": s.policy.as_str(),
+                "slots": s.slots,
+                "next_seq": s.next_seq,
+                "frames": s.frames,
+                "bytes": s.bytes,
+                "last_publish": time(s.last_publish),
+                "tail": s.tail,
+                "oldest": s.oldest,
+                "subscribers": s.subscribers.iter().map(|sub| json!({
+                    "pid": sub.pid,
+                    "alive": sub.alive,
+                    "position": sub.position,
+                    "lag": sub.lag,
+                    "lost": sub.lost,
+                    "received": sub.received,
+                    "last_receive": time(sub.last_receive),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        _ => (Value::Null, Value::Null),
+    }
+}
+
 /// One segment as a JSON object (fields in the module docs).
 pub fn json(info: &SegmentInfo) -> Value {
+    let (cell, stream) = details_json(info);
     json!({
         "name": info.name,
         "kind": info.kind.as_str(),
@@ -136,8 +225,13 @@ pub fn json(info: &SegmentInfo) -> Value {
         "data_offset": info.data_offset,
         "creator_pid": info.creator_pid,
         "created": info.created.and_then(rfc3339),
-        "modified": info.modified.and_then(rfc3339),
+        "modified": modified(info).and_then(rfc3339),
         "lock_owner": info.lock_owner,
+        "lock": info.lock.map(lock_json),
+        "format": info.format.as_ref().map(ToString::to_string),
+        "problem": info.problem,
+        "cell": cell,
+        "stream": stream,
     })
 }
 
@@ -210,14 +304,87 @@ pub fn details(out: &mut Output, info: &SegmentInfo) -> Result<()> {
     if let Some(t) = info.created {
         pairs.push(("created", human_time(t)));
     }
-    if let Some(t) = info.modified {
-        pairs.push(("modified", human_time(t)));
+    if let Some(problem) = &info.problem {
+        pairs.push(("header", format!("corrupt: {problem}")));
     }
-    if info.kind.is_shmkit() {
-        let lock = info
-            .lock_owner
-            .map_or_else(|| "free".to_string(), |pid| format!("held by pid {pid}"));
-        pairs.push(("lock", lock));
+    if let Some(f) = &info.format {
+        pairs.push(("format", f.to_string()));
+    }
+    match &info.details {
+        Some(Details::Cell(c)) => {
+            let typed = c
+                .value_size
+                .map_or(String::new(), |n| format!("; typed: {n}-byte values"));
+            pairs.push((
+                "value",
+                format!(
+                    "up to {} in each of {} slots{typed}",
+                    size_long(c.capacity),
+                    c.slots
+                ),
+            ));
+            pairs.push((
+                "published",
+                match c.seq {
+                    0 => "nothing yet".to_string(),
+                    1 => "1 value (#1)".to_string(),
+                    n => format!("{n} values (newest #{n})"),
+                },
+            ));
+        }
+        Some(Details::Stream(s)) => {
+            pairs.push((
+                "frames",
+                format!(
+                    "up to {} each, in a ring of {}; policy {} ({})",
+                    size_long(s.max_frame),
+                    human_bytes(s.ring),
+                    s.policy.as_str(),
+                    match s.policy {
+                        shmkit::stream::Policy::Block => "the publisher waits for the slowest",
+                        _ => "the publisher never waits; slow subscribers lose frames",
+                    }
+                ),
+            ));
+            pairs.push((
+                "published",
+                format!(
+                    "{} frames, {} (next #{})",
+                    s.frames,
+                    human_bytes(s.bytes),
+                    s.next_seq
+                ),
+            ));
+            pairs.push((
+                "subscribers",
+                format!("{} of {} slots in use", s.subscribers.len(), s.slots),
+            ));
+            for sub in &s.subscribers {
+                let alive = match sub.alive {
+                    Some(true) => "",
+                    Some(false) => " (dead; its slot is freed when needed)",
+                    None => " (another pid namespace)",
+                };
+                let last = sub.last_receive.map_or("never".to_string(), human_time);
+                pairs.push((
+                    "  subscriber",
+                    format!(
+                        "pid {}{alive}: lag {}, lost {}, received {}, last {last}",
+                        sub.pid, sub.lag, sub.lost, sub.received
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    match modified(info) {
+        Some(t) if matches!(info.details, Some(_)) => pairs.push(("last publish", human_time(t))),
+        Some(t) => pairs.push(("modified", human_time(t))),
+        None if info.details.is_some() => pairs.push(("last publish", "never".to_string())),
+        None => {}
+    }
+    if let Some(lock) = info.lock {
+        pairs.push(("lock", lock_long(lock)));
     }
     out.pairs(&pairs)
 }

@@ -1006,6 +1006,48 @@ mod handle {
         }
     }
 
+    /// A cell's state as its control block says, for tools (`shmkit info`, `top`): read
+    /// without opening the cell, a snapshot that may change at once.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct CellDetails {
+        /// The largest value, in bytes.
+        pub capacity: u64,
+        /// Number of value buffers.
+        pub slots: u32,
+        /// For a [`TypedCell`]: the size of its values.
+        pub value_size: Option<u32>,
+        /// The newest value's sequence number (0: nothing published yet).
+        pub seq: u64,
+        /// When the newest value was published.
+        pub last_publish: Option<std::time::SystemTime>,
+    }
+
+    /// Reads [`CellDetails`] out of a cell's control block bytes (whatever they hold).
+    pub(crate) fn details(ctl: &[u8]) -> std::result::Result<CellDetails, String> {
+        let u64_at = |o| crate::layout::u64_at(ctl, o).ok_or("a cut-off control block");
+        let u32_at = |o| crate::layout::u32_at(ctl, o).ok_or("a cut-off control block");
+        let (latest, capacity, stride) = (u64_at(0)?, u64_at(8)?, u64_at(16)?);
+        let (slots, type_size, last_ns) = (u32_at(24)?, u32_at(28)?, u64_at(32)?);
+        if !(2..=MAX_SLOTS).contains(&slots)
+            || capacity
+                .checked_add(SLOT_HDR as u64)
+                .is_none_or(|n| n > stride)
+        {
+            return Err(format!(
+                "{slots} slots of capacity {capacity} and stride {stride}"
+            ));
+        }
+        Ok(CellDetails {
+            capacity,
+            slots,
+            value_size: (type_size != 0).then_some(type_size),
+            seq: latest >> SLOT_BITS,
+            last_publish: (last_ns != 0)
+                .then(|| std::time::UNIX_EPOCH + Duration::from_nanos(last_ns)),
+        })
+    }
+
     /// Runs a reader over `bytes` taken as a cell's control block, slot headers and values, as
     /// the `cell_read` fuzz target does: whatever the bytes, it must end without panicking or
     /// reading outside the slots. Returns the sequence number and the bytes of the value it

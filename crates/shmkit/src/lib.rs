@@ -87,14 +87,13 @@ mod name;
 mod notify;
 #[cfg(not(loom))]
 mod segment;
-#[cfg(not(loom))]
 mod shared;
 pub mod stream;
 mod sync;
 mod sys;
 
 #[cfg(not(loom))]
-pub use cell::{Cell, CellOptions, Snapshot, TypedCell};
+pub use cell::{Cell, CellDetails, CellOptions, Snapshot, TypedCell};
 pub use error::{Error, ErrorKind, Op, Result};
 pub use format::{Format, MAX_MEDIA_TYPE_LEN, Pixel};
 pub use layout::Kind;
@@ -105,7 +104,7 @@ pub use name::{
 };
 #[cfg(not(loom))]
 pub use segment::{
-    Access, DEFAULT_MODE, GcOptions, Lifetime, LockState, Namespace, Segment, SegmentInfo,
+    Access, DEFAULT_MODE, Details, GcOptions, Lifetime, LockState, Namespace, Segment, SegmentInfo,
     SegmentKind, SegmentOptions, State, human_bytes,
 };
 #[cfg(not(loom))]

@@ -1244,6 +1244,31 @@ impl Drop for Segment {
     }
 }
 
+/// Reads a cell's or a stream's control block (the bytes between the header and the data) and
+/// says what it holds.
+fn control_details(name: &str, f: &Fields, g: &Geometry) -> std::result::Result<Details, String> {
+    let mut bytes = vec![0u8; g.data_offset];
+    let n = sys::peek(name, &mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
+    let ctl = bytes.get(HEADER_LEN..n).unwrap_or_default();
+    match g.kind {
+        Kind::Cell => crate::cell::details(ctl).map(Details::Cell),
+        _ => {
+            let proofs = f.flags & FLAG_PROOFS != 0;
+            let ns = layout::u64_at(&bytes, layout::CREATOR_NS_OFFSET).unwrap_or(0);
+            let judge = |word: u64| {
+                let pid = liveness::pid_of(proofs, word);
+                let alive = match liveness::verdict_by_name(name, proofs, ns, word) {
+                    Verdict::Alive => Some(true),
+                    Verdict::Dead => Some(false),
+                    Verdict::Unknown => None,
+                };
+                (pid, alive)
+            };
+            crate::stream::details(ctl, judge).map(Details::Stream)
+        }
+    }
+}
+
 /// A segment handle's view of who lives, for the lock: its own identity, and the segment's
 /// liveness scheme for everyone else.
 pub(crate) struct HandlePeers<'a> {
@@ -1482,9 +1507,23 @@ pub struct SegmentInfo {
     pub lock: Option<LockState>,
     /// For shmkit segments: what the data is, if its creator said.
     pub format: Option<Format>,
-    /// Why a shmkit header does not hold up (its offsets and lengths do not fit, another
-    /// layout version, ...), in words; `None` for a sound header and for foreign objects.
+    /// Why a shmkit header (or a cell's or stream's control block) does not hold up: its
+    /// offsets and lengths do not fit, another layout version, ...; in words. `None` for a
+    /// sound one and for foreign objects.
     pub problem: Option<String>,
+    /// For cells and streams: what their control block says (geometry, sequence numbers,
+    /// statistics, subscribers).
+    pub details: Option<Details>,
+}
+
+/// What a cell's or a stream's control block says (see [`SegmentInfo::details`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Details {
+    /// A cell's.
+    Cell(crate::cell::CellDetails),
+    /// A stream's.
+    Stream(crate::stream::StreamDetails),
 }
 
 impl SegmentInfo {
@@ -1562,7 +1601,20 @@ impl SegmentInfo {
                 }
             }
         });
+        let details = match (this_layout, geo) {
+            (Some(f), Some(g)) if matches!(g.kind, Kind::Cell | Kind::Stream) => {
+                match control_details(&raw.name, &f, g) {
+                    Ok(d) => Some(d),
+                    Err(why) => {
+                        problem.get_or_insert(format!("its control block is corrupt: {why}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         SegmentInfo {
+            details,
             modified: u64::try_from(raw.modified_unix_secs)
                 .ok()
                 .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),

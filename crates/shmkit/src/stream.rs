@@ -2510,6 +2510,114 @@ mod handle {
         }
     }
 
+    /// A stream's state as its control block says, for tools (`shmkit info`, `top`): read
+    /// without opening the stream, a snapshot that may change at once.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct StreamDetails {
+        /// The largest frame, in bytes.
+        pub max_frame: u64,
+        /// The ring's size in bytes.
+        pub ring: u64,
+        /// What the publisher does when the ring is full.
+        pub policy: Policy,
+        /// Subscriber slots.
+        pub slots: u32,
+        /// The sequence number the next frame will get (frames published so far + 1).
+        pub next_seq: u64,
+        /// Frames published (by every publisher so far).
+        pub frames: u64,
+        /// Payload bytes published.
+        pub bytes: u64,
+        /// When the last frame was published.
+        pub last_publish: Option<std::time::SystemTime>,
+        /// The position after the last frame, and of the oldest intact one (bytes since the
+        /// stream began).
+        pub tail: u64,
+        /// See [`tail`](Self::tail).
+        pub oldest: u64,
+        /// The subscribers that hold a slot (all of a `Block` stream's; those of an
+        /// `Overwrite` stream that keep statistics).
+        pub subscribers: Vec<SubscriberDetails>,
+    }
+
+    /// One subscriber as its slot says.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct SubscriberDetails {
+        /// Its process id (as this process numbers it; 0 if unknown).
+        pub pid: u32,
+        /// Whether it lives: `None` where this process cannot tell (another pid namespace).
+        pub alive: Option<bool>,
+        /// Its position (bytes since the stream began).
+        pub position: u64,
+        /// Frames published that it has not received.
+        pub lag: u64,
+        /// Frames it lost (overwritten before it read them).
+        pub lost: u64,
+        /// Frames it received.
+        pub received: u64,
+        /// When it last received one.
+        pub last_receive: Option<std::time::SystemTime>,
+    }
+
+    /// Reads [`StreamDetails`] out of a stream's control block bytes (whatever they hold);
+    /// `judge(holder word)` says a subscriber's pid and whether it lives.
+    pub(crate) fn details(
+        ctl: &[u8],
+        judge: impl Fn(u64) -> (u32, Option<bool>),
+    ) -> std::result::Result<StreamDetails, String> {
+        let u64_at = |o| crate::layout::u64_at(ctl, o).ok_or("a cut-off control block");
+        let u32_at = |o| crate::layout::u32_at(ctl, o).ok_or("a cut-off control block");
+        let time = |ns: u64| (ns != 0).then(|| std::time::UNIX_EPOCH + Duration::from_nanos(ns));
+        let (ring, max_frame) = (u64_at(128)?, u64_at(136)?);
+        let policy = Policy::from_code(u32_at(144)?).ok_or("an unknown policy")?;
+        let slots = u32_at(148)?;
+        if !ring.is_power_of_two() || max_frame == 0 || max_frame > max_frame_for(ring) {
+            return Err(format!(
+                "frames of up to {max_frame} bytes in a ring of {ring}"
+            ));
+        }
+        if slots == 0 || slots > MAX_SUBSCRIBERS {
+            return Err(format!("{slots} subscriber slots"));
+        }
+        let next_seq = u64_at(16)?;
+        let mut subscribers = Vec::new();
+        for i in 0..slots as usize {
+            let o = CTL_LEN + i * SLOT_LEN;
+            let Some(owner) = crate::layout::u64_at(ctl, o) else {
+                break; // fewer slots in the bytes than the table claims: show what is there
+            };
+            if owner == 0 {
+                continue;
+            }
+            let (pid, alive) = judge(owner);
+            let sub_next = u64_at(o + 16)?;
+            subscribers.push(SubscriberDetails {
+                pid,
+                alive,
+                position: u64_at(o + 8)?,
+                lag: next_seq.saturating_sub(sub_next),
+                lost: u64_at(o + 24)?,
+                received: u64_at(o + 32)?,
+                last_receive: time(u64_at(o + 40)?),
+            });
+        }
+        Ok(StreamDetails {
+            max_frame,
+            ring,
+            policy,
+            slots,
+            next_seq,
+            frames: u64_at(24)?,
+            bytes: u64_at(32)?,
+            last_publish: time(u64_at(40)?),
+            tail: u64_at(0)?,
+            oldest: u64_at(64)?,
+            subscribers,
+        })
+    }
+
     /// Runs a subscriber over `bytes` taken as a stream segment's control block and ring, as a
     /// fuzz target does: whatever the bytes, it must end without panicking or reading out of
     /// bounds. Returns how many frames it received before the end or an error. Then a publisher

@@ -1205,11 +1205,10 @@ impl Segment {
         }
         self.check_range(Op::Read, offset, buf.len())?;
         // SAFETY: the source range is inside our attachment (checked above against its size
-        // from IPC_STAT) and cannot overlap `buf`, which is private memory. Other processes'
-        // concurrent writes change which bytes we copy, not the soundness of the copy.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len())
-        };
+        // from IPC_STAT) and cannot overlap `buf`, which is private memory. `copy_out` reads each
+        // byte once: other processes' concurrent writes change which bytes we copy, not the
+        // soundness of the copy.
+        unsafe { crate::shared::copy_out(self.as_ptr().add(offset), buf) };
         Ok(())
     }
 
@@ -1232,8 +1231,9 @@ impl Segment {
         };
         self.check_range(Op::Write, offset, data.len())?;
         // SAFETY: the destination is inside our writable attachment (checked above; attached
-        // without SHM_RDONLY because access is ReadWrite) and cannot overlap `data`.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p.add(offset), data.len()) };
+        // without SHM_RDONLY because access is ReadWrite) and cannot overlap `data`. `copy_in`
+        // writes each byte once (Qt programs write it too, under Qt's lock or not).
+        unsafe { crate::shared::copy_in(p.add(offset), data) };
         Ok(())
     }
 

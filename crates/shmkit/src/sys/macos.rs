@@ -369,9 +369,10 @@ fn head_of(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
         return Ok(0);
     }
     let region = Region::map(fd, n, false)?;
-    // SAFETY: `n` bytes are mapped at `region.ptr()`; `buf` is private. Concurrent writers only
-    // change which bytes we copy. The region unmaps itself when dropped.
-    unsafe { std::ptr::copy_nonoverlapping(region.ptr(), buf.as_mut_ptr(), n) };
+    // SAFETY: `n` bytes are mapped at `region.ptr()`; `buf` is private. `copy_out` reads each
+    // byte once, so concurrent writers only change which bytes we copy. The region unmaps itself
+    // when dropped.
+    unsafe { crate::shared::copy_out(region.ptr(), &mut buf[..n]) };
     Ok(n)
 }
 

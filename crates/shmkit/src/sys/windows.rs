@@ -574,9 +574,9 @@ pub(crate) fn reclaim(name: &str, _predicate: &dyn Fn(&[u8]) -> bool) -> io::Res
 pub(crate) fn peek(name: &str, buf: &mut [u8]) -> io::Result<usize> {
     let (_section, view, len) = map_existing(name, FILE_MAP_READ)?;
     let n = buf.len().min(len);
-    // SAFETY: `n` bytes are inside the view; `buf` is private memory. Concurrent writers can
-    // only change which bytes we copy.
-    unsafe { std::ptr::copy_nonoverlapping(view.ptr.as_ptr(), buf.as_mut_ptr(), n) };
+    // SAFETY: `n` bytes are inside the view; `buf` is private memory. `copy_out` reads each
+    // byte once, so concurrent writers can only change which bytes we copy.
+    unsafe { crate::shared::copy_out(view.ptr.as_ptr(), &mut buf[..n]) };
     Ok(n)
 }
 
