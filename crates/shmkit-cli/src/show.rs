@@ -378,7 +378,7 @@ pub fn details(out: &mut Output, info: &SegmentInfo) -> Result<()> {
         _ => {}
     }
     match modified(info) {
-        Some(t) if matches!(info.details, Some(_)) => pairs.push(("last publish", human_time(t))),
+        Some(t) if info.details.is_some() => pairs.push(("last publish", human_time(t))),
         Some(t) => pairs.push(("modified", human_time(t))),
         None if info.details.is_some() => pairs.push(("last publish", "never".to_string())),
         None => {}
