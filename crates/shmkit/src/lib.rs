@@ -84,6 +84,8 @@ mod layout;
 mod liveness;
 mod lock;
 mod name;
+#[cfg(not(loom))]
+mod notifier;
 mod notify;
 #[cfg(not(loom))]
 mod segment;
@@ -102,6 +104,8 @@ pub use lock::LockGuard;
 pub use name::{
     IntoName, IntoNativeName, MAX_NAME_LEN, MAX_NATIVE_NAME_LEN, NativeName, SegmentName,
 };
+#[cfg(not(loom))]
+pub use notifier::Notifier;
 #[cfg(not(loom))]
 pub use segment::{
     Access, DEFAULT_MODE, Details, GcOptions, Lifetime, LockState, Namespace, Segment, SegmentInfo,

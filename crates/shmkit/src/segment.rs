@@ -813,6 +813,25 @@ impl Segment {
         Ok(&h.lock)
     }
 
+    /// Another handle of this very segment (the same object, not just the same name): a read-only
+    /// one, for a helper that must own its handle (a [`Notifier`](crate::Notifier)'s thread).
+    pub(crate) fn reopen(&self, op: Op) -> Result<Segment> {
+        let opts = SegmentOptions::new()
+            .access(Access::ReadOnly)
+            .raw(self.geo.is_none());
+        let again =
+            Segment::open_native(&self.name, &opts, self.kind()).map_err(|e| e.during(op))?;
+        let created = |s: &Segment| {
+            s.header()
+                .map(|h| h.created_ns.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        if created(&again) != created(self) {
+            return Err(Error::new(ErrorKind::NotFound, op, self.name.to_string())
+                .reason("its name now belongs to another segment (it was removed and made anew)"));
+        }
+        Ok(again)
+    }
+
     /// This handle's liveness identity in the segment (see `liveness`), claimed at first use.
     pub(crate) fn identity(&self, op: Op) -> Result<Identity> {
         if let Some(id) = self.ident.get() {

@@ -477,3 +477,55 @@ fn a_typed_cell_claiming_values_larger_than_its_slots_is_corrupt() {
     let e = TypedCell::<[u8; 65_536]>::open(&name, Access::ReadOnly).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 }
+
+/// A notifier wakes an event loop (its descriptor) or calls back on every publish, without
+/// polling, and its thread ends when it is dropped.
+#[test]
+fn notifiers_signal_each_publish() {
+    let _w = watchdog(T);
+    let name = unique_name("notifier");
+    let _c = Cleanup(name.clone());
+    let cell = Cell::create(&name, 64).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cb = shmkit::Notifier::with_callback(cell.segment(), move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    let fd = match shmkit::Notifier::new(cell.segment()) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+            None
+        }
+    };
+    if let Some(n) = &fd {
+        assert!(!n.clear(), "nothing yet");
+    }
+    for i in 0..3u8 {
+        cell.publish(&[i]).unwrap();
+        rx.recv_timeout(T)
+            .expect("the callback runs after a publish");
+        if let Some(n) = &fd {
+            let t0 = Instant::now();
+            while !n.clear() {
+                assert!(t0.elapsed() < T, "the descriptor is raised after a publish");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    drop(cb);
+    drop(fd);
+    // A replaced segment is not followed silently.
+    drop(cell);
+    let again = Cell::create(&name, 64).unwrap();
+    let stale = Cell::open(&name, Access::ReadOnly).unwrap();
+    drop(again);
+    if shmkit::test_support::PERSISTENT {
+        shmkit::Segment::remove(name.as_str()).unwrap(); // Windows cannot remove a held name
+    } else {
+        return;
+    }
+    let _new = Cell::create(&name, 64).unwrap();
+    let e = shmkit::Notifier::with_callback(stale.segment(), || {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}

@@ -777,6 +777,49 @@ pub(crate) fn is_removed(m: &Mapping) -> bool {
     rustix::fs::fstat(&m.fd).is_ok_and(|st| st.st_nlink == 0 || !same_file(&m.path, m.dev, m.ino))
 }
 
+// ---- a pollable signal for `Notifier` ----------------------------------------------------------
+
+/// A descriptor an event loop can wait on: an `eventfd`, readable while raised.
+#[derive(Debug)]
+pub(crate) struct Signal(OwnedFd);
+
+impl Signal {
+    pub(crate) fn new() -> io::Result<Signal> {
+        use rustix::event::{EventfdFlags, eventfd};
+        Ok(Signal(eventfd(
+            0,
+            EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK,
+        )?))
+    }
+
+    /// Makes the descriptor readable.
+    pub(crate) fn raise(&self) {
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+
+    /// Makes it unreadable again; whether it was raised.
+    pub(crate) fn clear(&self) -> bool {
+        let mut b = [0u8; 8];
+        rustix::io::read(&self.0, &mut b).is_ok_and(|n| n == 8)
+    }
+}
+
+impl std::os::fd::AsRawFd for crate::Notifier {
+    /// The descriptor to wait on (readable after a change, until [`clear`](crate::Notifier::clear)).
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.signal().map_or(-1, |s| s.0.as_raw_fd())
+    }
+}
+
+impl std::os::fd::AsFd for crate::Notifier {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.signal()
+            .expect("a Notifier made by Notifier::new has a descriptor")
+            .0
+            .as_fd()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -805,6 +848,29 @@ mod tests {
         let z = "7 (x) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0";
         assert!(parse_proc_stat(z).unwrap().zombie);
         assert!(parse_proc_stat("nonsense").is_none());
+    }
+
+    #[test]
+    fn a_notifier_descriptor_becomes_readable_on_publish_and_clears() {
+        use rustix::event::{PollFd, PollFlags, poll};
+        use std::os::fd::AsFd;
+        let name = format!("t-notifyfd-{}", std::process::id());
+        let cell = crate::Cell::create(name.as_str(), 16).unwrap();
+        let n = crate::Notifier::new(cell.segment()).unwrap();
+        let readable = |ms: i32| {
+            let mut fds = [PollFd::new(&n, PollFlags::IN)];
+            let t = rustix::event::Timespec {
+                tv_sec: i64::from(ms / 1000),
+                tv_nsec: i64::from(ms % 1000) * 1_000_000,
+            };
+            poll(&mut fds, Some(&t)).unwrap() == 1
+        };
+        assert!(!readable(20), "nothing published yet");
+        cell.publish(b"x").unwrap();
+        assert!(readable(5000), "readable after a publish");
+        assert!(n.clear());
+        assert!(!readable(20), "cleared");
+        let _ = n.as_fd();
     }
 
     #[test]

@@ -976,3 +976,54 @@ pub(crate) fn current_user() -> Option<u32> {
 pub(crate) fn is_removed(m: &Mapping) -> bool {
     !m.hold.current()
 }
+
+// ---- a pollable signal for `Notifier` ----------------------------------------------------------
+
+/// A descriptor an event loop can wait on: the read end of a non-blocking pipe, readable while
+/// raised (macOS has no eventfd).
+#[derive(Debug)]
+pub(crate) struct Signal {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Signal {
+    pub(crate) fn new() -> io::Result<Signal> {
+        use rustix::pipe::{PipeFlags, pipe_with};
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        Ok(Signal { read, write })
+    }
+
+    /// Makes the read end readable (a full pipe already is).
+    pub(crate) fn raise(&self) {
+        let _ = rustix::io::write(&self.write, &[1]);
+    }
+
+    /// Drains it; whether it was raised.
+    pub(crate) fn clear(&self) -> bool {
+        let mut b = [0u8; 64];
+        let mut any = false;
+        while rustix::io::read(&self.read, &mut b).is_ok_and(|n| n > 0) {
+            any = true;
+        }
+        any
+    }
+}
+
+impl std::os::fd::AsRawFd for crate::Notifier {
+    /// The descriptor to wait on (readable after a change, until [`clear`](crate::Notifier::clear)).
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.signal().map_or(-1, |s| s.read.as_raw_fd())
+    }
+}
+
+impl std::os::fd::AsFd for crate::Notifier {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.signal()
+            .expect("a Notifier made by Notifier::new has a descriptor")
+            .read
+            .as_fd()
+    }
+}

@@ -172,3 +172,20 @@ pub(crate) fn current_user() -> Option<u32> {
 pub(crate) fn is_removed(m: &Mapping) -> bool {
     match m.never {}
 }
+
+/// No descriptor an event loop could wait on here: `Notifier::new` is unsupported (use
+/// `Notifier::with_callback`).
+#[derive(Debug)]
+pub(crate) struct Signal;
+
+impl Signal {
+    pub(crate) fn new() -> io::Result<Signal> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(crate) fn raise(&self) {}
+
+    pub(crate) fn clear(&self) -> bool {
+        false
+    }
+}

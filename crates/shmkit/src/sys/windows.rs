@@ -1066,6 +1066,23 @@ pub(crate) fn is_removed(_m: &Mapping) -> bool {
     false
 }
 
+/// No descriptor an event loop could wait on here: `Notifier::new` is unsupported (use
+/// `Notifier::with_callback`).
+#[derive(Debug)]
+pub(crate) struct Signal;
+
+impl Signal {
+    pub(crate) fn new() -> io::Result<Signal> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(crate) fn raise(&self) {}
+
+    pub(crate) fn clear(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
