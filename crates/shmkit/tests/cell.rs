@@ -529,3 +529,35 @@ fn notifiers_signal_each_publish() {
     let e = shmkit::Notifier::with_callback(stale.segment(), || {}).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
+
+/// Regression: `open_or_create` of a 4 KiB cell silently opened an existing 16-byte one, and the
+/// writer failed later. Now what was asked is compared, and a mismatch names both sides.
+#[test]
+fn open_or_create_refuses_a_cell_that_cannot_carry_what_was_asked() {
+    let name = unique_name("cfits");
+    let _small = CellOptions::new().capacity(16).create(&name).unwrap();
+    let e = CellOptions::new()
+        .capacity(4096)
+        .slots(4)
+        .open_or_create(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Incompatible, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("a capacity of 16 bytes, not 4096"), "{msg}");
+    assert!(msg.contains("3 slots, not 4"), "{msg}");
+    // Asking for less than it has is fine.
+    let cell = CellOptions::new()
+        .capacity(8)
+        .open_or_create(&name)
+        .unwrap();
+    assert_eq!(cell.capacity(), 16);
+    // Reads and waits in one call.
+    cell.publish(b"one").unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(cell.read_newer_into(0, &mut buf, Some(T)).unwrap(), 1);
+    assert_eq!(buf, b"one");
+    let e = cell
+        .read_newer_into(1, &mut buf, Some(Duration::from_millis(20)))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+}
