@@ -124,6 +124,7 @@ pub mod fuzz_support {
     pub use crate::cell::fuzz_read;
     pub use crate::interop::qt::datastream::fuzz_decode as fuzz_qt_datastream;
     pub use crate::layout::fuzz_validate_header;
+    pub use crate::lock::fuzz_lock;
     pub use crate::stream::fuzz_receive;
 }
 

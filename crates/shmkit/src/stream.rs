@@ -570,6 +570,20 @@ pub(crate) fn try_receive(
     st: &mut SubState,
     max_frame: usize,
     protected: bool,
+    consume: impl FnMut(usize, usize),
+) -> Result<Option<Got>, String> {
+    try_receive_limited(ctl, mem, st, max_frame, protected, STALE_LIMIT, consume)
+}
+
+/// [`try_receive`], calling positions corrupt after `stale_limit` inconsistent looks (fuzzing
+/// reads memory that never changes, where every look sees the same).
+fn try_receive_limited(
+    ctl: &StreamCtl,
+    mem: &impl RingMem,
+    st: &mut SubState,
+    max_frame: usize,
+    protected: bool,
+    stale_limit: u32,
     mut consume: impl FnMut(usize, usize),
 ) -> Result<Option<Got>, String> {
     let ring = mem.len() as u64;
@@ -597,7 +611,7 @@ pub(crate) fn try_receive(
                 // `tail`, so a `tail` loaded just before can be older than `oldest`: load again.
                 // (Loom found this.) Only a scribbled control block keeps it so.
                 stale += 1;
-                if stale < STALE_LIMIT {
+                if stale < stale_limit {
                     spin_hint();
                     continue;
                 }
@@ -617,7 +631,7 @@ pub(crate) fn try_receive(
             // marker raced with the commit. Look again (a bounded number of times: only lying
             // memory keeps it uncommitted).
             stale += 1;
-            if stale < STALE_LIMIT {
+            if stale < stale_limit {
                 spin_hint();
                 continue;
             }
@@ -638,7 +652,7 @@ pub(crate) fn try_receive(
             let oldest = ctl.reclaim.oldest.load(Ordering::Acquire);
             if !(oldest <= tail && tail - oldest <= ring && tail <= POS_MAX) {
                 stale += 1;
-                if stale < STALE_LIMIT {
+                if stale < stale_limit {
                     spin_hint();
                     continue;
                 }
@@ -2701,7 +2715,7 @@ mod handle {
         let mut got = 0;
         for _ in 0..64 {
             let mut copied = Vec::new();
-            match try_receive(&ctl, &mem, &mut st, max_frame, protected, |off, len| {
+            match try_receive_limited(&ctl, &mem, &mut st, max_frame, protected, 64, |off, len| {
                 assert!(off + len <= ring, "a payload outside the ring");
                 copied.resize(len, 0);
                 mem.read(off, &mut copied);
