@@ -400,9 +400,7 @@ pub(crate) struct Init {
 
 /// Nanoseconds since the Unix epoch, by the wall clock (0 if the clock is before 1970).
 pub(crate) fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    crate::sys::now_ns()
 }
 
 /// The little-endian `u64` at `off` of raw header bytes, if they reach that far.

@@ -472,24 +472,25 @@ pub(crate) mod held {
     use std::cell::RefCell;
 
     thread_local! {
-        static HELD: RefCell<Vec<(String, u64)>> = const { RefCell::new(Vec::new()) };
+        static HELD: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// Whether this thread holds the lock of the segment `id`.
-    pub(crate) fn contains(id: &(String, u64)) -> bool {
-        HELD.with(|h| h.borrow().contains(id))
+    /// Whether this thread holds the lock of the segment whose key is `key` (see
+    /// `Segment::lock_key`).
+    pub(crate) fn contains(key: u64) -> bool {
+        HELD.with(|h| h.borrow().contains(&key))
     }
 
     /// Records that this thread holds it.
-    pub(crate) fn insert(id: (String, u64)) {
-        HELD.with(|h| h.borrow_mut().push(id));
+    pub(crate) fn insert(key: u64) {
+        HELD.with(|h| h.borrow_mut().push(key));
     }
 
     /// Records that this thread released it.
-    pub(crate) fn remove(id: &(String, u64)) {
+    pub(crate) fn remove(key: u64) {
         HELD.with(|h| {
             let mut h = h.borrow_mut();
-            if let Some(i) = h.iter().position(|x| x == id) {
+            if let Some(i) = h.iter().position(|&x| x == key) {
                 h.swap_remove(i);
             }
         });

@@ -341,6 +341,8 @@ pub struct Segment {
     ident: OnceLock<Identity>,
     /// What the data is, as the header says (validated at open).
     format: Option<Format>,
+    /// See [`Segment::compute_lock_key`]: computed once, at open.
+    lock_key: u64,
 }
 
 impl fmt::Debug for Segment {
@@ -505,7 +507,9 @@ impl Segment {
             scheme: geo.map(|g| Scheme::of(g.flags & FLAG_PROOFS != 0, sys::pid_namespace())),
             ident: OnceLock::new(),
             format,
-        })
+            lock_key: 0,
+        }
+        .with_lock_key())
     }
 
     #[allow(dead_code)] // used by the cell and stream modules
@@ -549,6 +553,7 @@ impl Segment {
                 scheme: None,
                 ident: OnceLock::new(),
                 format: None,
+                lock_key: 0,
             });
         };
         if map.len() < HEADER_LEN {
@@ -621,7 +626,9 @@ impl Segment {
             scheme: Some(Scheme::of(geo.flags & FLAG_PROOFS != 0, creator_ns)),
             ident: OnceLock::new(),
             format,
-        })
+            lock_key: 0,
+        }
+        .with_lock_key())
     }
 
     fn map(&self) -> &sys::Mapping {
@@ -868,19 +875,33 @@ impl Segment {
         liveness::pid_of(self.scheme == Some(Scheme::Proofs), word)
     }
 
-    /// Who holds this segment's lock for this thread's purposes (see `lock::held`).
-    fn lock_id(&self) -> (String, u64) {
+    /// The handle with its lock key filled in.
+    fn with_lock_key(mut self) -> Segment {
+        self.lock_key = self.compute_lock_key();
+        self
+    }
+
+    /// What tells this segment (this very object, across its handles) from every other one, for
+    /// the record of the locks this thread holds (see `lock::held`): its name and creation time,
+    /// folded into a word (FNV-1a).
+    fn compute_lock_key(&self) -> u64 {
         let created = self.header().map_or(0, |h| {
             h.created_ns.load(std::sync::atomic::Ordering::Relaxed)
         });
-        (self.name.to_string(), created)
+        self.name
+            .as_str()
+            .bytes()
+            .chain(created.to_le_bytes())
+            .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
     }
 
     /// The lock word and this handle's liveness, after refusing a lock this thread holds.
     fn lock_parts(&self) -> Result<(&crate::lock::LockWord, HandlePeers<'_>)> {
         let w = self.lock_word()?;
         let me = self.identity(Op::Lock)?;
-        if lock::held::contains(&self.lock_id()) {
+        if lock::held::contains(self.lock_key) {
             return Err(
                 Error::new(ErrorKind::WouldDeadlock, Op::Lock, self.name.to_string())
                     .reason("this thread holds its lock already (the lock is not recursive)")
@@ -891,13 +912,13 @@ impl Segment {
     }
 
     fn guard(&self, how: Acquired) -> LockGuard<'_> {
-        lock::held::insert(self.lock_id());
+        lock::held::insert(self.lock_key);
         LockGuard::new(self, how)
     }
 
     /// Unlocks for a dropped [`LockGuard`].
     pub(crate) fn release_lock(&self) {
-        lock::held::remove(&self.lock_id());
+        lock::held::remove(self.lock_key);
         if let (Ok(w), Some(&me)) = (self.lock_word(), self.ident.get()) {
             w.unlock(&HandlePeers { seg: self, me });
         }

@@ -241,7 +241,8 @@ const _: () = {
 
 /// The bytes of the ring: mapped memory, or a model's atomics (loom) or heap (fuzzing).
 pub(crate) trait RingMem {
-    /// `ring_len`.
+    /// `ring_len`: a power of two (validated at open), so a position's offset is
+    /// `pos & (ring_len - 1)` — no division on the hot path.
     fn len(&self) -> usize;
     /// Copies `src` to `off..off + src.len()` (inside the ring: the caller checks). Only the
     /// publisher writes.
@@ -370,7 +371,7 @@ impl PubState {
         // A dead predecessor may have committed a padding frame and a frame after the tail it
         // stored: adopt them, they may have been read already.
         for _ in 0..2 {
-            let off = st.tail % ring;
+            let off = st.tail & (ring - 1);
             if mem.commit_load(off as usize) != marker(st.tail) {
                 break;
             }
@@ -388,7 +389,7 @@ impl PubState {
         }
         // Invariant C: whatever lies at the tail (a scribbled or unadoptable header) must not
         // read as committed.
-        let off = (st.tail % ring) as usize;
+        let off = (st.tail & (ring - 1)) as usize;
         if mem.commit_load(off) == marker(st.tail) {
             mem.commit_store(off, 0, false);
         }
@@ -431,7 +432,7 @@ pub(crate) fn reserve(
         n + 2 * FRAME_HDR as u64 <= ring / 2 + FRAME_ALIGN as u64,
         "a frame of {len} bytes in a ring of {ring}"
     );
-    let off = st.tail % ring;
+    let off = st.tail & (ring - 1);
     let pad = if off + n > ring { ring - off } else { 0 };
     let start = st.tail + pad;
     // The frame and the header after it (zeroed at commit).
@@ -442,7 +443,7 @@ pub(crate) fn reserve(
     if st.oldest < floor {
         // Step 3: frames overlapping [.., floor) are about to be overwritten.
         while st.oldest < floor {
-            let o = st.oldest % ring;
+            let o = st.oldest & (ring - 1);
             let (flen, kind, _, _) = read_header(mem, o as usize);
             match frame_extent(flen, kind, o, ring, u64::MAX) {
                 Some(size) if st.oldest + size <= st.tail => st.oldest += size,
@@ -472,7 +473,7 @@ pub(crate) fn reserve(
     if pad > 0 {
         let o = off as usize;
         mem.write(o, &header(pad as u32, KIND_PAD, 0, 0));
-        mem.commit_store((start % ring) as usize, 0, false);
+        mem.commit_store((start & (ring - 1)) as usize, 0, false);
         // SYNC: Release: the padding header and the zeroed commit word after it are visible to
         // whoever sees its marker.
         mem.commit_store(o, marker(st.tail), true);
@@ -493,11 +494,11 @@ pub(crate) fn commit(
 ) -> u64 {
     let ring = mem.len() as u64;
     let seq = st.next_seq;
-    let off = (pos % ring) as usize;
+    let off = (pos & (ring - 1)) as usize;
     mem.write(off, &header(len as u32, KIND_DATA, seq, time));
     let end = pos + frame_size(len) as u64;
     // Invariant C for the new tail.
-    mem.commit_store((end % ring) as usize, 0, false);
+    mem.commit_store((end & (ring - 1)) as usize, 0, false);
     // SYNC: Release publishes the payload, the header and the zeroed next commit word to
     // subscribers that load this marker with Acquire.
     mem.commit_store(off, marker(pos), true);
@@ -596,7 +597,7 @@ fn try_receive_limited(
                 st.pos
             ));
         }
-        let off = st.pos % ring;
+        let off = st.pos & (ring - 1);
         if mem.commit_load(off as usize) != marker(st.pos) {
             // Not (or no longer) committed here: nothing new, lapped, or a race.
             // SYNC: Acquire pairs with the Release store of `tail` in `commit`.
@@ -726,7 +727,7 @@ fn land(ctl: &StreamCtl, st: &mut SubState, attempts: &mut u32, tail: u64, oldes
 pub(crate) fn seq_at(ctl: &StreamCtl, mem: &impl RingMem, pos: u64) -> u64 {
     let ring = mem.len() as u64;
     let next = ctl.pos.next_seq.load(Ordering::Relaxed);
-    let off = (pos % ring) as usize;
+    let off = (pos & (ring - 1)) as usize;
     if pos % FRAME_ALIGN as u64 != 0 || mem.commit_load(off) != marker(pos) {
         return next;
     }
@@ -1402,7 +1403,7 @@ mod handle {
                 return Ok(None);
             };
             let mem = self.s.mem();
-            mem.write((pos % self.s.ring as u64) as usize + FRAME_HDR, frame);
+            mem.write((pos & (self.s.ring as u64 - 1)) as usize + FRAME_HDR, frame);
             Ok(Some(self.commit(pos, frame.len())))
         }
 
@@ -1587,7 +1588,7 @@ mod handle {
 
     impl Loan<'_> {
         fn ptr(&self) -> *mut u8 {
-            let off = (self.pos % self.p.s.ring as u64) as usize + FRAME_HDR;
+            let off = (self.pos & (self.p.s.ring as u64 - 1)) as usize + FRAME_HDR;
             // SAFETY: the reserved frame lies inside the ring (reserve checked it against the
             // maximum frame, which fits the ring).
             unsafe { self.p.s.seg.as_ptr().cast_mut().add(off) }
@@ -2106,7 +2107,7 @@ mod handle {
         fn wait(&self, deadline: Instant, timeout: Duration) -> Result<()> {
             let ctl = self.s.ctl();
             let mem = self.s.mem();
-            let off = (self.st.pos % self.s.ring as u64) as usize;
+            let off = (self.st.pos & (self.s.ring as u64 - 1)) as usize;
             let pending = || ctl.pos.tail.load(Ordering::Acquire) != self.st.pos;
             if !self.spin.is_zero() {
                 // Spin on the one line the publisher writes last for the frame we wait for:

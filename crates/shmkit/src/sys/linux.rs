@@ -657,6 +657,16 @@ fn parse_proc_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
+/// Nanoseconds since the Unix epoch by the wall clock (`CLOCK_REALTIME` through the vDSO: no
+/// system call), for frames' publish times.
+pub(crate) fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    u64::try_from(t.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
+}
+
 /// The wall clock in nanoseconds since the Unix epoch, cheaply: `CLOCK_REALTIME_COARSE` (the
 /// last timer tick, a few nanoseconds to read instead of tens), for statistics' "last seen"
 /// times.

@@ -157,6 +157,13 @@ pub(crate) fn pid_namespace() -> u64 {
     0
 }
 
+/// Nanoseconds since the Unix epoch by the wall clock, for frames' publish times.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// The wall clock in nanoseconds since the Unix epoch, cheaply (statistics' "last seen"
 /// times; no finer than milliseconds needed).
 pub(crate) fn coarse_now_ns() -> u64 {
