@@ -213,10 +213,10 @@ typedef uint32_t shmkit_lifetime;
 typedef struct shmkit_cell_options {
   /**
    * Value buffers, 2 to 16; 0 means 3. A reader retries only when the writer publishes
-   * `slots - 1` values while it copies one. Open and open-or-create: if not 0, the cell found
+   * `slot_count - 1` values while it copies one. Open and open-or-create: if not 0, the cell found
    * must have this many.
    */
-  uint32_t slots;
+  uint32_t slot_count;
   /**
    * Permission bits of a new cell; 0 means 0600.
    */
@@ -322,7 +322,7 @@ typedef struct shmkit_cell_details {
   /**
    * Number of value buffers.
    */
-  uint32_t slots;
+  uint32_t slot_count;
   /**
    * For a typed cell: the size of its values; 0 for a byte cell.
    */
@@ -397,7 +397,7 @@ typedef struct shmkit_stream_details {
   /**
    * Subscriber slots.
    */
-  uint32_t slots;
+  uint32_t slot_count;
   /**
    * The sequence number the next frame will get.
    */
@@ -861,7 +861,7 @@ enum shmkit_status shmkit_cell_open_wait(const char *name, shmkit_access access,
 /**
  * Opens the cell `name` read-write, or creates it for values of up to `capacity` bytes if it
  * does not exist (safe against racing processes). One that exists must hold values of at
- * least `capacity` bytes, and the `slots` and `format` of `opts` where set
+ * least `capacity` bytes, and the `slot_count` and `format` of `opts` where set
  * (`SHMKIT_INCOMPATIBLE` otherwise, naming what differs).
  *
  * # Safety

@@ -52,8 +52,8 @@ private:
     shmkit_status status_;
 };
 
-/// Waits as long as it takes.
-inline constexpr std::chrono::milliseconds forever{-1};
+/// Waits as long as it takes. (Not `forever`: Qt defines that as a macro.)
+inline constexpr std::chrono::milliseconds wait_forever{-1};
 
 namespace detail {
 inline void check(shmkit_status s) {
@@ -294,7 +294,7 @@ public:
 
     /// Takes the lock, waiting at most `timeout` (throws Error with SHMKIT_TIMEOUT).
     template <class Rep = int64_t, class Period = std::milli>
-    LockGuard lock(std::chrono::duration<Rep, Period> timeout = forever) const {
+    LockGuard lock(std::chrono::duration<Rep, Period> timeout = wait_forever) const {
         shmkit_guard *g = nullptr;
         bool died = false;
         detail::check(shmkit_segment_lock(h_.get(), detail::millis(timeout), &g, &died));
@@ -321,7 +321,7 @@ public:
     /// Sleeps until the change counter differs from `seen`; the new count, or std::nullopt on
     /// timeout.
     template <class Rep = int64_t, class Period = std::milli>
-    std::optional<std::uint32_t> wait_change(std::uint32_t seen, std::chrono::duration<Rep, Period> timeout = forever) const {
+    std::optional<std::uint32_t> wait_change(std::uint32_t seen, std::chrono::duration<Rep, Period> timeout = wait_forever) const {
         std::uint32_t now = 0;
         if (!detail::check_timeout(shmkit_segment_wait_change(h_.get(), seen, detail::millis(timeout), &now))) {
             return std::nullopt;
@@ -354,7 +354,7 @@ inline void remove(const std::string &name) { detail::check(shmkit_remove(name.c
 // ---- cells ---------------------------------------------------------------------------------
 
 struct CellOptions {
-    std::uint32_t slots = 0;               ///< 0: 3
+    std::uint32_t slot_count = 0;          ///< 0: 3
     std::uint32_t mode = 0;                ///< 0: 0600
     Lifetime lifetime = Lifetime::last_close;
     std::chrono::microseconds spin{0};
@@ -362,7 +362,7 @@ struct CellOptions {
 
     shmkit_cell_options c() const {
         shmkit_cell_options o{};
-        o.slots = slots;
+        o.slot_count = slot_count;
         o.mode = mode;
         o.lifetime = static_cast<shmkit_lifetime>(lifetime);
         o.spin_us = static_cast<std::uint64_t>(spin.count() < 0 ? 0 : spin.count());
@@ -399,7 +399,7 @@ public:
     /// Opens the cell, waiting for it to appear (a reader started before its writer).
     template <class Rep = int64_t, class Period = std::milli>
     static Cell open_wait(const std::string &name, Access access = Access::read_only,
-                          std::chrono::duration<Rep, Period> timeout = forever, const CellOptions &opts = {}) {
+                          std::chrono::duration<Rep, Period> timeout = wait_forever, const CellOptions &opts = {}) {
         auto o = opts.c();
         shmkit_cell *h = nullptr;
         detail::check(shmkit_cell_open_wait(name.c_str(), static_cast<shmkit_access>(access), &o,
@@ -443,7 +443,7 @@ public:
     /// Sleeps until a value newer than `seq` exists; the newest sequence number (throws Error
     /// with SHMKIT_TIMEOUT).
     template <class Rep = int64_t, class Period = std::milli>
-    std::uint64_t wait_newer(std::uint64_t seq, std::chrono::duration<Rep, Period> timeout = forever) const {
+    std::uint64_t wait_newer(std::uint64_t seq, std::chrono::duration<Rep, Period> timeout = wait_forever) const {
         std::uint64_t n = 0;
         detail::check(shmkit_cell_wait_newer(h_.get(), seq, detail::millis(timeout), &n));
         return n;
@@ -576,7 +576,7 @@ public:
 
     /// Copies a frame in and publishes it (block streams: waits for room at most `timeout`).
     template <class Rep = int64_t, class Period = std::milli>
-    std::uint64_t send(const void *data, std::size_t len, std::chrono::duration<Rep, Period> timeout = forever) {
+    std::uint64_t send(const void *data, std::size_t len, std::chrono::duration<Rep, Period> timeout = wait_forever) {
         std::uint64_t seq = 0;
         detail::check(shmkit_publisher_send(h_.get(), data, len, detail::millis(timeout), &seq));
         return seq;
@@ -586,7 +586,7 @@ public:
 
     /// Lends `len` bytes of the ring to fill in place (zero-copy).
     template <class Rep = int64_t, class Period = std::milli>
-    Loan loan(std::size_t len, std::chrono::duration<Rep, Period> timeout = forever) {
+    Loan loan(std::size_t len, std::chrono::duration<Rep, Period> timeout = wait_forever) {
         void *p = nullptr;
         detail::check(shmkit_publisher_loan(h_.get(), len, detail::millis(timeout), &p));
         return Loan(h_.get(), MutableBytes(static_cast<std::uint8_t *>(p), len));
@@ -689,7 +689,7 @@ public:
 
     /// Receives the next frame by copy into `buf` (resized to the frame); throws on timeout.
     template <class Rep = int64_t, class Period = std::milli>
-    Received recv(std::vector<std::uint8_t> &buf, std::chrono::duration<Rep, Period> timeout = forever) {
+    Received recv(std::vector<std::uint8_t> &buf, std::chrono::duration<Rep, Period> timeout = wait_forever) {
         auto r = try_recv(buf, timeout);
         if (!r) {
             throw Error(SHMKIT_TIMEOUT, shmkit_last_error());
@@ -712,7 +712,7 @@ public:
     }
     /// The next frame in place (zero-copy); throws on timeout.
     template <class Rep = int64_t, class Period = std::milli>
-    FrameView recv_view(std::chrono::duration<Rep, Period> timeout = forever) {
+    FrameView recv_view(std::chrono::duration<Rep, Period> timeout = wait_forever) {
         auto v = try_recv_view(timeout);
         if (!v) {
             throw Error(SHMKIT_TIMEOUT, shmkit_last_error());
@@ -731,7 +731,7 @@ public:
     /// Receives the next frame and calls f(Bytes) with it, in place on block streams; throws on
     /// timeout. `f` must not use this subscriber; an exception from `f` is rethrown here.
     template <class F, class Rep = int64_t, class Period = std::milli>
-    Received recv_with(F &&f, std::chrono::duration<Rep, Period> timeout = forever) {
+    Received recv_with(F &&f, std::chrono::duration<Rep, Period> timeout = wait_forever) {
         struct Ctx {
             F *f;
             std::exception_ptr error;

@@ -28,9 +28,9 @@ pub struct shmkit_cell {
 #[derive(Debug, Clone, Copy)]
 pub struct shmkit_cell_options {
     /// Value buffers, 2 to 16; 0 means 3. A reader retries only when the writer publishes
-    /// `slots - 1` values while it copies one. Open and open-or-create: if not 0, the cell found
+    /// `slot_count - 1` values while it copies one. Open and open-or-create: if not 0, the cell found
     /// must have this many.
-    pub slots: u32,
+    pub slot_count: u32,
     /// Permission bits of a new cell; 0 means 0600.
     pub mode: u32,
     /// `SHMKIT_LAST_CLOSE` (0, the default) or `SHMKIT_PERSISTENT`.
@@ -53,8 +53,8 @@ unsafe fn cell_options(opts: *const shmkit_cell_options) -> R<CellOptions> {
     let Some(c) = (unsafe { opts.as_ref() }) else {
         return Ok(o);
     };
-    if c.slots != 0 {
-        o = o.slots(c.slots);
+    if c.slot_count != 0 {
+        o = o.slots(c.slot_count);
     }
     o = o
         .mode(mode_arg(c.mode)?)
@@ -208,7 +208,7 @@ pub(crate) fn wait_for<T>(
 
 /// Opens the cell `name` read-write, or creates it for values of up to `capacity` bytes if it
 /// does not exist (safe against racing processes). One that exists must hold values of at
-/// least `capacity` bytes, and the `slots` and `format` of `opts` where set
+/// least `capacity` bytes, and the `slot_count` and `format` of `opts` where set
 /// (`SHMKIT_INCOMPATIBLE` otherwise, naming what differs).
 ///
 /// # Safety

@@ -49,7 +49,7 @@ pub struct shmkit_cell_details {
     /// The largest value, in bytes.
     pub capacity: u64,
     /// Number of value buffers.
-    pub slots: u32,
+    pub slot_count: u32,
     /// For a typed cell: the size of its values; 0 for a byte cell.
     pub value_size: u32,
     /// The newest value's sequence number (0: nothing published yet).
@@ -89,7 +89,7 @@ pub struct shmkit_stream_details {
     /// `SHMKIT_OVERWRITE` or `SHMKIT_BLOCK`.
     pub policy: shmkit_policy,
     /// Subscriber slots.
-    pub slots: u32,
+    pub slot_count: u32,
     /// The sequence number the next frame will get.
     pub next_seq: u64,
     /// Frames published.
@@ -214,7 +214,7 @@ fn entry(info: &SegmentInfo) -> Entry {
         max_frame: 0,
         ring: 0,
         policy: SHMKIT_OVERWRITE,
-        slots: 0,
+        slot_count: 0,
         next_seq: 0,
         frames: 0,
         bytes: 0,
@@ -228,7 +228,7 @@ fn entry(info: &SegmentInfo) -> Entry {
         Some(Details::Cell(d)) => {
             cell = shmkit_cell_details {
                 capacity: d.capacity,
-                slots: d.slots,
+                slot_count: d.slots,
                 value_size: d.value_size.unwrap_or(0),
                 seq: d.seq,
                 last_publish_ns: ns(d.last_publish),
@@ -257,7 +257,7 @@ fn entry(info: &SegmentInfo) -> Entry {
                 } else {
                     SHMKIT_OVERWRITE
                 },
-                slots: d.slots,
+                slot_count: d.slots,
                 next_seq: d.next_seq,
                 frames: d.frames,
                 bytes: d.bytes,
