@@ -142,7 +142,7 @@ impl Notifier {
     /// and macOS, `None` for one made by [`with_callback`](Self::with_callback). Valid while the
     /// notifier lives; do not close it.
     pub fn descriptor(&self) -> Option<i32> {
-        self.signal.as_ref().and_then(|s| s.raw_descriptor())
+        self.signal().and_then(sys::Signal::raw_descriptor)
     }
 
     /// The signal behind the descriptor (for the platform's `AsRawFd`).
