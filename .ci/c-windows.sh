@@ -25,26 +25,33 @@ fail() { echo "c-windows: FAILED: $*" >&2; exit 1; }
 run "$out/test_windows.exe" | tee "$out/test_windows.out"
 grep -q " 0 failed" "$out/test_windows.out" || fail "test_windows"
 
-# The Win32 tutorial's pair: the reader waits for the writer, prints the message and each new one.
+# The Win32 tutorial's pair: the reader, started first, waits for the writer and prints its
+# message; --follow, each new one too (it is then stopped with Wine's own taskkill).
 name="t-cwin-pair-$$"
 rm -f "$out/in" && mkfifo "$out/in"
-run "$out/reader.exe" "$name" --follow >"$out/reader.out" 2>&1 &
-reader=$!
+run "$out/reader.exe" "$name" >"$out/reader1.out" 2>&1 &
+reader1=$!
+sleep 1
 run "$out/writer.exe" "$name" "Message from first process." <"$out/in" >"$out/writer.out" 2>&1 &
 writer=$!
 exec 3>"$out/in"
+wait "$reader1" || { cat "$out/reader1.out"; fail "the reader failed"; }
+# (Windows writes text with CRLF line ends.)
+tr -d '\r' <"$out/reader1.out" | grep -qx "Message from first process." || { cat "$out/reader1.out"; fail "no message"; }
 wait_for() {
     for _ in $(seq 300); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
     cat "$1" >&2 || true
     fail "no \"$2\" in $1"
 }
+run "$out/reader.exe" "$name" --follow >"$out/reader.out" 2>&1 &
+reader=$!
 wait_for "$out/reader.out" "Message from first process."
 echo "a second message" >&3
 wait_for "$out/reader.out" "a second message"
-kill -9 "$reader" 2>/dev/null || true
+wine taskkill /f /im reader.exe >/dev/null 2>&1 || true
+wait "$reader" 2>/dev/null || true
 exec 3>&-
 wait "$writer" || fail "the writer failed"
-wait "$reader" 2>/dev/null || true
 # Windows frees the section with its last handle: the name is gone, and a reader says so.
 if run "$out/reader.exe" "$name" --timeout-ms 300 >"$out/gone.out" 2>&1; then
     fail "the segment outlived its handles"
