@@ -95,6 +95,8 @@ if [ "$what" = all ] || [ "$what" = wine ]; then
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$PWD/.ci/wine-runner.sh"
     status=0
     cargo test -Zbuild-std --target x86_64-pc-windows-gnu --workspace --locked --no-fail-fast "$@" || status=$?
+    step "the C library (shmkit.dll) and the C examples for Windows under Wine"
+    bash .ci/c-windows.sh || status=$?
     wineserver -k 2>/dev/null || true
     [ "$status" -eq 0 ] || exit "$status"
 fi

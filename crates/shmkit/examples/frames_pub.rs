@@ -17,12 +17,15 @@
 //! loses frames and is told how many; with `--block`, none are lost and the publisher slows
 //! down to the slowest subscriber instead.
 //!
-//! The stream disappears when this publisher and every subscriber have closed it.
+//! The stream records its format (`rgba8:1920x1080`), so a viewer shows the frames as pictures
+//! (`crates/shmkit-c/examples/qt/qt_viewer`). The stream disappears when this publisher and every
+//! subscriber have closed it.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use shmkit::stream::{Policy, Publisher, StreamOptions};
+use shmkit::{Format, Pixel};
 
 /// 1920 x 1080 pixels of 4 bytes (RGBA).
 const FRAME_LEN: usize = 1920 * 1080 * 4;
@@ -111,6 +114,9 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> shmkit::Result<()> {
     let mut publisher: Publisher = StreamOptions::new()
+        // Recorded in the header: viewers (the Qt example `qt_viewer`) and `shmkit info` know
+        // the bytes are 1920x1080 RGBA pictures.
+        .format(Format::image(Pixel::Rgba8, 1920, 1080)?)
         .max_frame(FRAME_LEN)
         .ring(64 << 20)
         .policy(args.policy)

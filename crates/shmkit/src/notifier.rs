@@ -139,6 +139,14 @@ impl Notifier {
         self.signal.as_ref().is_some_and(|s| s.clear())
     }
 
+    /// The descriptor's number, for code that cannot name the platform's `AsRawFd` (a C binding,
+    /// a test deciding at run time): `Some` for a notifier made by [`new`](Self::new) on Linux
+    /// and macOS, `None` for one made by [`with_callback`](Self::with_callback). Valid while the
+    /// notifier lives; do not close it.
+    pub fn descriptor(&self) -> Option<i32> {
+        self.signal().and_then(sys::Signal::raw_descriptor)
+    }
+
     /// The signal behind the descriptor (for the platform's `AsRawFd`).
     pub(crate) fn signal(&self) -> Option<&sys::Signal> {
         self.signal.as_deref()

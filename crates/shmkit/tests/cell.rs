@@ -513,7 +513,20 @@ fn notifiers_signal_each_publish() {
             None
         }
     };
+    // The descriptor's number: there exactly when the notifier has a descriptor, and open.
+    assert_eq!(
+        cb.descriptor(),
+        None,
+        "a callback notifier has no descriptor"
+    );
     if let Some(n) = &fd {
+        let d = n.descriptor().expect("a descriptor notifier's number");
+        assert!(d >= 0, "{d}");
+        assert_ne!(
+            Some(d),
+            shmkit::Notifier::new(cell.segment()).unwrap().descriptor(),
+            "each notifier has its own descriptor"
+        );
         assert!(!n.clear(), "nothing yet");
     }
     for i in 0..3u8 {

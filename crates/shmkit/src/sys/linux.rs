@@ -812,6 +812,11 @@ impl Signal {
         let mut b = [0u8; 8];
         rustix::io::read(&self.0, &mut b).is_ok_and(|n| n == 8)
     }
+
+    /// The descriptor's number, for `Notifier::descriptor`.
+    pub(crate) fn raw_descriptor(&self) -> Option<i32> {
+        Some(self.0.as_raw_fd())
+    }
 }
 
 #[cfg(not(loom))]

@@ -1015,6 +1015,11 @@ impl Signal {
         }
         any
     }
+
+    /// The read end's number, for `Notifier::descriptor`.
+    pub(crate) fn raw_descriptor(&self) -> Option<i32> {
+        Some(self.read.as_raw_fd())
+    }
 }
 
 #[cfg(not(loom))]

@@ -195,4 +195,8 @@ impl Signal {
     pub(crate) fn clear(&self) -> bool {
         false
     }
+
+    pub(crate) fn raw_descriptor(&self) -> Option<i32> {
+        None
+    }
 }
