@@ -2218,7 +2218,7 @@ mod handle {
         pub fn bytes(&self) -> SharedBytes<'_> {
             // SAFETY: inside the mapping (see `ptr`), which lives as long as the subscriber
             // this view borrows.
-            unsafe { SharedBytes::new(self.ptr(), self.got.r.len) }
+            unsafe { SharedBytes::from_raw_parts(self.ptr(), self.got.r.len) }
         }
 
         /// The bytes as a slice: `Some` on [`Policy::Block`] streams, where no process writes
