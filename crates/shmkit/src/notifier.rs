@@ -137,6 +137,27 @@ impl Notifier {
         self.signal.as_ref().is_some_and(|s| s.clear())
     }
 
+    /// The descriptor's number, for event loops and bindings that take plain integers (Python's
+    /// `loop.add_reader`, a C API); the same as `AsRawFd::as_raw_fd` where that exists. `None`
+    /// for a notifier made by [`with_callback`](Self::with_callback), which has none.
+    ///
+    /// ```
+    /// use shmkit::{Cell, Notifier};
+    ///
+    /// # let name = format!("doc-notifierfd-{}", std::process::id());
+    /// let cell = Cell::create(&name, 64)?;
+    /// let quiet = Notifier::with_callback(cell.segment(), || {})?;
+    /// assert_eq!(quiet.descriptor(), None);
+    /// match Notifier::new(cell.segment()) {
+    ///     Ok(n) => assert!(n.descriptor().is_some_and(|fd| fd >= 0)),
+    ///     Err(e) => assert_eq!(e.kind(), shmkit::ErrorKind::Unsupported), // Windows
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn descriptor(&self) -> Option<i32> {
+        self.signal.as_ref().and_then(|s| s.raw())
+    }
+
     /// The signal behind the descriptor (for the platform's `AsRawFd`).
     pub(crate) fn signal(&self) -> Option<&sys::Signal> {
         self.signal.as_deref()

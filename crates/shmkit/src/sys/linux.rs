@@ -802,6 +802,11 @@ impl Signal {
         let mut b = [0u8; 8];
         rustix::io::read(&self.0, &mut b).is_ok_and(|n| n == 8)
     }
+
+    /// The descriptor's number.
+    pub(crate) fn raw(&self) -> Option<i32> {
+        Some(self.0.as_raw_fd())
+    }
 }
 
 impl std::os::fd::AsRawFd for crate::Notifier {
@@ -871,6 +876,7 @@ mod tests {
         assert!(n.clear());
         assert!(!readable(20), "cleared");
         let _ = n.as_fd();
+        assert_eq!(n.descriptor(), Some(n.as_raw_fd()));
     }
 
     #[test]

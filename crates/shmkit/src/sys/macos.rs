@@ -1008,6 +1008,11 @@ impl Signal {
         }
         any
     }
+
+    /// The read end's number.
+    pub(crate) fn raw(&self) -> Option<i32> {
+        Some(self.read.as_raw_fd())
+    }
 }
 
 impl std::os::fd::AsRawFd for crate::Notifier {

@@ -188,4 +188,8 @@ impl Signal {
     pub(crate) fn clear(&self) -> bool {
         false
     }
+
+    pub(crate) fn raw(&self) -> Option<i32> {
+        None
+    }
 }

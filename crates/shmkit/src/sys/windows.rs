@@ -1081,6 +1081,10 @@ impl Signal {
     pub(crate) fn clear(&self) -> bool {
         false
     }
+
+    pub(crate) fn raw(&self) -> Option<i32> {
+        None
+    }
 }
 
 #[cfg(test)]
