@@ -1105,7 +1105,8 @@ mod handle {
 
     /// The validated geometry of an open stream.
     struct Stream {
-        seg: Segment,
+        /// Shared, so that the mapping can outlive the handle ([`Subscriber::shared_segment`]).
+        seg: std::sync::Arc<Segment>,
         ring: usize,
         max_frame: usize,
         policy: Policy,
@@ -1148,7 +1149,7 @@ mod handle {
                 return Err(corrupt(format!("{subs} subscriber slots")));
             }
             Ok(Stream {
-                seg,
+                seg: std::sync::Arc::new(seg),
                 ring: ring as usize,
                 max_frame: max_frame as usize,
                 policy,
@@ -1773,6 +1774,35 @@ mod handle {
         /// The segment underneath.
         pub fn segment(&self) -> &Segment {
             &self.s.seg
+        }
+
+        /// The segment underneath, shared: its memory stays mapped as long as a clone lives, also
+        /// after this subscriber is dropped (which frees its slot at once: a `Block` publisher
+        /// no longer waits for it). For bindings whose frames ([`FrameView::detach`]) may outlive
+        /// their subscriber: the bytes stay readable (as [`SharedBytes`]), no longer protected
+        /// nor checked — the publisher may overwrite them.
+        ///
+        /// ```
+        /// use shmkit::SharedBytes;
+        /// use shmkit::stream::{Policy, StreamOptions};
+        /// use std::time::Duration;
+        ///
+        /// # let name = format!("doc-sharedseg-{}", std::process::id());
+        /// let mut publisher = StreamOptions::new().policy(Policy::Block).create(&name)?;
+        /// let mut subscriber = StreamOptions::new().subscribe(&name)?;
+        /// publisher.send(b"kept")?;
+        /// let frame = subscriber.recv_view(Duration::from_secs(1))?.detach();
+        /// let mapping = subscriber.shared_segment();
+        /// drop(subscriber); // leaves the stream: the publisher waits for nobody now
+        /// assert_eq!(publisher.subscribers(), 0);
+        /// // SAFETY: `mapping` keeps the frame's bytes mapped.
+        /// let bytes = unsafe { SharedBytes::from_raw_parts(frame.as_ptr(), frame.len()) };
+        /// assert_eq!(bytes.len(), 4);
+        /// # drop(mapping);
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        pub fn shared_segment(&self) -> std::sync::Arc<Segment> {
+            self.s.seg.clone()
         }
 
         /// Frames lost so far (overwritten before this subscriber read them).
