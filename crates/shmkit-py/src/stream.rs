@@ -33,8 +33,8 @@ fn policy(text: &str) -> PyResult<Policy> {
 }
 
 /// A frame's sequence number, length, publish time and the losses just before it.
-#[pyclass(module = "shmkit", frozen, eq)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[pyclass(module = "shmkit", frozen, eq, hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Received {
     /// The frame's sequence number (frames are numbered from 1).
     #[pyo3(get)]
@@ -63,6 +63,17 @@ impl From<shmkit::stream::Received> for Received {
 
 #[pymethods]
 impl Received {
+    #[new]
+    #[pyo3(signature = (seq, len, lost=0, time_ns=0))]
+    fn new(seq: u64, len: usize, lost: u64, time_ns: u64) -> Received {
+        Received {
+            seq,
+            len,
+            lost,
+            time_ns,
+        }
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Received(seq={}, len={}, lost={}, time_ns={})",
@@ -520,6 +531,28 @@ impl Loan {
     }
 }
 
+impl Drop for Loan {
+    /// A loan dropped open is abandoned (otherwise the publisher would refuse every later send).
+    /// While a loan is outstanding, the publisher's state is only ever held briefly: sends and
+    /// loans fail at once instead of waiting.
+    fn drop(&mut self) {
+        if self.status.load(Ordering::Acquire) != OPEN {
+            return;
+        }
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut st = lock(&shared.state);
+        if let Some((i, loan)) = st.loan.take() {
+            if i == self.id {
+                st.publisher.abandon_detached(loan);
+            } else {
+                st.loan = Some((i, loan));
+            }
+        }
+    }
+}
+
 #[pymethods]
 impl Loan {
     /// Publishes the frame — its first ``nbytes`` (default: all of it); returns its sequence
@@ -653,6 +686,8 @@ impl Loan {
 /// The subscriber, shared (weakly) with its frames.
 struct SubShared {
     state: Mutex<SubState>,
+    /// The mapping frames keep (and nothing else, once the subscriber is closed).
+    mapping: Arc<shmkit::Segment>,
     /// Frames dropped while the state was busy, released at the next call.
     pending: Mutex<Vec<DetachedFrame>>,
 }
@@ -691,8 +726,6 @@ impl SubShared {
 pub(crate) struct Subscriber {
     shared: RwLock<Option<Arc<SubShared>>>,
     closed: AtomicBool,
-    /// The mapping frames keep.
-    mapping: Arc<shmkit::Segment>,
     name: String,
     policy: Policy,
     max_frame: usize,
@@ -742,7 +775,7 @@ impl Subscriber {
         })?;
         Ok(got.map(|frame| Frame {
             shared: Arc::downgrade(&shared),
-            mapping: self.mapping.clone(),
+            mapping: shared.mapping.clone(),
             ptr: frame.as_ptr() as usize,
             received: frame.received().into(),
             layout: Layout::of(self.format.as_ref(), frame.len()),
@@ -772,10 +805,10 @@ impl Subscriber {
             policy: sub.policy(),
             max_frame: sub.max_frame(),
             format: sub.format().cloned(),
-            mapping: sub.shared_segment(),
             closed: AtomicBool::new(false),
             aio: Mutex::new(None),
             shared: RwLock::new(Some(Arc::new(SubShared {
+                mapping: sub.shared_segment(),
                 state: Mutex::new(SubState {
                     sub,
                     scratch: Vec::new(),
@@ -982,8 +1015,7 @@ impl Subscriber {
 
     /// A new notifier for this stream: a descriptor that becomes readable on each frame.
     fn notifier(&self, py: Python<'_>) -> PyResult<Notifier> {
-        self.get(py)?;
-        Notifier::new(py, &self.mapping)
+        Notifier::new(py, &self.get(py)?.mapping)
     }
 
     /// The notifier the async methods use (one per subscriber, made at first use).
