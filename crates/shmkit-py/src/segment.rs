@@ -1,9 +1,9 @@
 //! `shmkit.Segment` with its lock, and `ls`, `info`, `gc`, `remove`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use pyo3::exceptions::PyBufferError;
+use pyo3::exceptions::{PyBufferError, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -15,7 +15,7 @@ use shmkit::{
 use crate::buffer::{self, InBuf};
 use crate::error::{IntoPy, closed, own};
 use crate::notifier::Notifier;
-use crate::util::{self, read, write};
+use crate::util::{self, lock, read, write};
 use crate::wait::{Ended, Timeout, again_on_timeout, sliced};
 
 /// A named shared-memory segment: bytes any process can open by name, a robust lock (``with
@@ -383,14 +383,28 @@ impl Segment {
     }
 }
 
-/// A held segment lock: unlocked by ``unlock()`` or at the end of its ``with`` block. It stays
-/// on the thread that locked (using it from another raises ``RuntimeError``).
-#[pyclass(module = "shmkit", unsendable)]
+/// A lock guard that may be carried to another thread inside the Python object.
+struct Held(
+    #[expect(dead_code, reason = "held for its drop, the unlock")] shmkit::LockGuard<'static>,
+);
+
+// SAFETY: `shmkit::LockGuard` is `!Send` only because dropping it clears a thread-local record of
+// the locks its thread holds (which turns a second lock on that thread into `WouldDeadlock`
+// rather than a wait for itself); it shares no memory with its thread. `LockGuard` below unlocks
+// on the locking thread (checked) — except when Python drops the last reference on another
+// thread, where unlocking there leaves the locking thread's record stale (it would be told
+// `WouldDeadlock` for this segment) rather than hold a lock nobody can release.
+unsafe impl Send for Held {}
+
+/// A held segment lock: unlocked by ``unlock()`` or at the end of its ``with`` block. It belongs
+/// to the thread that locked: using it from another raises ``RuntimeError``.
+#[pyclass(module = "shmkit", frozen)]
 pub(crate) struct LockGuard {
     // Declared first: dropped before the segment it borrows.
-    guard: Option<shmkit::LockGuard<'static>>,
+    guard: Mutex<Option<Held>>,
     /// Keeps the segment the guard borrows (at a fixed heap address) alive; never read.
     _seg: Arc<shmkit::Segment>,
+    thread: std::thread::ThreadId,
     owner_died: bool,
     name: String,
 }
@@ -404,11 +418,22 @@ impl LockGuard {
         let g =
             unsafe { std::mem::transmute::<shmkit::LockGuard<'_>, shmkit::LockGuard<'static>>(g) };
         LockGuard {
-            guard: Some(g),
+            guard: Mutex::new(Some(Held(g))),
             _seg: seg.clone(),
+            thread: std::thread::current().id(),
             owner_died,
             name: name.to_string(),
         }
+    }
+
+    fn on_its_thread(&self) -> PyResult<()> {
+        if std::thread::current().id() == self.thread {
+            return Ok(());
+        }
+        Err(PyRuntimeError::new_err(format!(
+            "the lock of {:?} belongs to the thread that took it; unlock it there",
+            self.name
+        )))
     }
 }
 
@@ -424,32 +449,35 @@ impl LockGuard {
     /// Whether the lock is still held through this guard.
     #[getter]
     fn locked(&self) -> bool {
-        self.guard.is_some()
+        lock(&self.guard).is_some()
     }
 
     /// Unlocks now. Idempotent.
-    fn unlock(&mut self) {
-        self.guard = None;
+    fn unlock(&self) -> PyResult<()> {
+        self.on_its_thread()?;
+        let g = lock(&self.guard).take();
+        drop(g);
+        Ok(())
     }
 
-    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         _t: Option<Bound<'_, PyAny>>,
         _v: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
-    ) {
-        self.unlock();
+    ) -> PyResult<()> {
+        self.unlock()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "<shmkit.LockGuard {:?}{}{}>",
             self.name,
-            if self.guard.is_some() {
+            if self.locked() {
                 " locked"
             } else {
                 " unlocked"

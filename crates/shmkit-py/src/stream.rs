@@ -920,6 +920,9 @@ impl Subscriber {
 
     /// The next frame in place (waits as long as it takes; ends when the subscriber is closed).
     fn __next__(&self, py: Python<'_>) -> PyResult<Frame> {
+        if self.closed() {
+            return Err(PyStopIteration::new_err(()));
+        }
         match self.view(py, Timeout::new(None)?)? {
             Ok(f) => Ok(f),
             Err(_) => Err(PyStopIteration::new_err(())),
