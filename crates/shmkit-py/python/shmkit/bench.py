@@ -33,13 +33,23 @@ W, H, C = 1920, 1080, 4
 FRAME = W * H * C
 
 
+try:
+    _CPUS = sorted(os.sched_getaffinity(0))
+except AttributeError:  # not Linux
+    _CPUS = []
+
+
 def _pin(cpu):
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-        if len(cpus) >= 2:
-            os.sched_setaffinity(0, {cpus[cpu % len(cpus)]})
-    except (AttributeError, OSError):
-        pass
+    """Pins this process to the ``cpu``-th CPU (of two), when there are two."""
+    if len(_CPUS) >= 2:
+        os.sched_setaffinity(0, {_CPUS[cpu % 2]})
+
+
+def _start(proc):
+    """Starts a child unpinned (children inherit the affinity), so that it can pin itself."""
+    if len(_CPUS) >= 2:
+        os.sched_setaffinity(0, set(_CPUS))
+    proc.start()
 
 
 def _name(tag):
@@ -67,7 +77,7 @@ def _frames_shmkit(n, touch=True):
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
     proc = ctx.Process(target=_shmkit_producer, args=(name, n, ready, touch))
-    proc.start()
+    _start(proc)
     _pin(1)
     total = 0
     ready.set()
@@ -118,7 +128,7 @@ def _frames_shm_queue(n):
             free.put(k)
         proc = ctx.Process(target=_shm_producer,
                            args=([s.name for s in slots], n, free, full, ready))
-        proc.start()
+        _start(proc)
         arrays = [np.ndarray((FRAME,), dtype=np.uint8, buffer=s.buf) for s in slots]
         _pin(1)
         ready.set()
@@ -153,7 +163,7 @@ def _frames_pipe(n):
     recv, send = ctx.Pipe(duplex=False)
     ready = ctx.Event()
     proc = ctx.Process(target=_pipe_producer, args=(send, n, ready))
-    proc.start()
+    _start(proc)
     _pin(1)
     ready.set()
     total, t0 = 0, None
@@ -195,7 +205,7 @@ def _rtt_cells(n, spin):
     b = shmkit.Cell.create(pong, 8, spin=spin)
     ctx = mp.get_context("spawn")
     proc = ctx.Process(target=_cell_echo, args=(ping, pong, n, spin))
-    proc.start()
+    _start(proc)
     _pin(1)
     times, seq = [], 0
     value = (12345).to_bytes(8, "little")
@@ -221,7 +231,7 @@ def _rtt_pipe(n):
     ctx = mp.get_context("spawn")
     here, there = ctx.Pipe()
     proc = ctx.Process(target=_pipe_echo, args=(there, n))
-    proc.start()
+    _start(proc)
     _pin(1)
     times = []
     value = (12345).to_bytes(8, "little")
