@@ -155,10 +155,10 @@ impl Notifier {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn descriptor(&self) -> Option<i32> {
-        self.signal.as_ref().and_then(|s| s.raw())
+        self.signal().and_then(sys::Signal::raw)
     }
 
-    /// The signal behind the descriptor (for the platform's `AsRawFd`).
+    /// The signal behind the descriptor (for `descriptor` and the platform's `AsRawFd`).
     pub(crate) fn signal(&self) -> Option<&sys::Signal> {
         self.signal.as_deref()
     }
