@@ -139,15 +139,28 @@ impl Notifier {
         self.signal.as_ref().is_some_and(|s| s.clear())
     }
 
-    /// The descriptor's number, for code that cannot name the platform's `AsRawFd` (a C binding,
-    /// a test deciding at run time): `Some` for a notifier made by [`new`](Self::new) on Linux
-    /// and macOS, `None` for one made by [`with_callback`](Self::with_callback). Valid while the
-    /// notifier lives; do not close it.
+    /// The descriptor's number, for event loops and bindings that take plain integers (Python's
+    /// `loop.add_reader`, a C API); the same as `AsRawFd::as_raw_fd` where that exists. `None`
+    /// for a notifier made by [`with_callback`](Self::with_callback), which has none.
+    ///
+    /// ```
+    /// use shmkit::{Cell, Notifier};
+    ///
+    /// # let name = format!("doc-notifierfd-{}", std::process::id());
+    /// let cell = Cell::create(&name, 64)?;
+    /// let quiet = Notifier::with_callback(cell.segment(), || {})?;
+    /// assert_eq!(quiet.descriptor(), None);
+    /// match Notifier::new(cell.segment()) {
+    ///     Ok(n) => assert!(n.descriptor().is_some_and(|fd| fd >= 0)),
+    ///     Err(e) => assert_eq!(e.kind(), shmkit::ErrorKind::Unsupported), // Windows
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn descriptor(&self) -> Option<i32> {
-        self.signal().and_then(sys::Signal::raw_descriptor)
+        self.signal().and_then(sys::Signal::raw)
     }
 
-    /// The signal behind the descriptor (for the platform's `AsRawFd`).
+    /// The signal behind the descriptor (for `descriptor` and the platform's `AsRawFd`).
     pub(crate) fn signal(&self) -> Option<&sys::Signal> {
         self.signal.as_deref()
     }

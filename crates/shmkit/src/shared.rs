@@ -182,11 +182,24 @@ unsafe impl Send for SharedBytes<'_> {}
 unsafe impl Sync for SharedBytes<'_> {}
 
 impl<'a> SharedBytes<'a> {
-    /// A view of `len` bytes at `ptr`.
+    /// A view of `len` bytes at `ptr`: for code that holds memory shmkit handed out without a
+    /// borrow ([`DetachedFrame::as_ptr`](crate::stream::DetachedFrame::as_ptr), a language
+    /// binding's buffers) and wants its copies — each byte read once, never a `&[u8]` over
+    /// bytes that may change.
+    ///
+    /// ```
+    /// use shmkit::SharedBytes;
+    ///
+    /// let data = *b"any bytes another thread or process may be writing";
+    /// // SAFETY: `data` is readable for its whole length and outlives the view.
+    /// let view = unsafe { SharedBytes::from_raw_parts(data.as_ptr(), data.len()) };
+    /// assert_eq!(view.to_vec(), data);
+    /// ```
     ///
     /// # Safety
-    /// The range must stay mapped and readable for `'a`.
-    pub(crate) unsafe fn new(ptr: *const u8, len: usize) -> SharedBytes<'a> {
+    /// `ptr..ptr + len` must stay mapped and readable for `'a`. Others may write it meanwhile
+    /// (that is what the type is for): copies are then a mix of old and new bytes.
+    pub unsafe fn from_raw_parts(ptr: *const u8, len: usize) -> SharedBytes<'a> {
         SharedBytes {
             ptr,
             len,
@@ -315,7 +328,7 @@ mod tests {
     fn a_view_reads_what_is_there_and_refuses_past_the_end() {
         let data = b"shared bytes".to_vec();
         // SAFETY: `data` outlives the view.
-        let v = unsafe { SharedBytes::new(data.as_ptr(), data.len()) };
+        let v = unsafe { SharedBytes::from_raw_parts(data.as_ptr(), data.len()) };
         assert_eq!(v.to_vec(), data);
         assert_eq!(v.get(0), Some(b's'));
         assert_eq!(v.get(12), None);

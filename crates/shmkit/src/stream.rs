@@ -1120,7 +1120,8 @@ mod handle {
 
     /// The validated geometry of an open stream.
     struct Stream {
-        seg: Segment,
+        /// Shared, so that the mapping can outlive the handle ([`Subscriber::shared_segment`]).
+        seg: std::sync::Arc<Segment>,
         ring: usize,
         max_frame: usize,
         policy: Policy,
@@ -1163,7 +1164,7 @@ mod handle {
                 return Err(corrupt(format!("{subs} subscriber slots")));
             }
             Ok(Stream {
-                seg,
+                seg: std::sync::Arc::new(seg),
                 ring: ring as usize,
                 max_frame: max_frame as usize,
                 policy,
@@ -1790,6 +1791,35 @@ mod handle {
             &self.s.seg
         }
 
+        /// The segment underneath, shared: its memory stays mapped as long as a clone lives, also
+        /// after this subscriber is dropped (which frees its slot at once: a `Block` publisher
+        /// no longer waits for it). For bindings whose frames ([`FrameView::detach`]) may outlive
+        /// their subscriber: the bytes stay readable (as [`SharedBytes`]), no longer protected
+        /// nor checked — the publisher may overwrite them.
+        ///
+        /// ```
+        /// use shmkit::SharedBytes;
+        /// use shmkit::stream::{Policy, StreamOptions};
+        /// use std::time::Duration;
+        ///
+        /// # let name = format!("doc-sharedseg-{}", std::process::id());
+        /// let mut publisher = StreamOptions::new().policy(Policy::Block).create(&name)?;
+        /// let mut subscriber = StreamOptions::new().subscribe(&name)?;
+        /// publisher.send(b"kept")?;
+        /// let frame = subscriber.recv_view(Duration::from_secs(1))?.detach();
+        /// let mapping = subscriber.shared_segment();
+        /// drop(subscriber); // leaves the stream: the publisher waits for nobody now
+        /// assert_eq!(publisher.subscribers(), 0);
+        /// // SAFETY: `mapping` keeps the frame's bytes mapped.
+        /// let bytes = unsafe { SharedBytes::from_raw_parts(frame.as_ptr(), frame.len()) };
+        /// assert_eq!(bytes.len(), 4);
+        /// # drop(mapping);
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        pub fn shared_segment(&self) -> std::sync::Arc<Segment> {
+            self.s.seg.clone()
+        }
+
         /// Frames lost so far (overwritten before this subscriber read them).
         pub fn lost(&self) -> u64 {
             self.lost
@@ -2233,7 +2263,7 @@ mod handle {
         pub fn bytes(&self) -> SharedBytes<'_> {
             // SAFETY: inside the mapping (see `ptr`), which lives as long as the subscriber
             // this view borrows.
-            unsafe { SharedBytes::new(self.ptr(), self.got.r.len) }
+            unsafe { SharedBytes::from_raw_parts(self.ptr(), self.got.r.len) }
         }
 
         /// The bytes as a slice: `Some` on [`Policy::Block`] streams, where no process writes

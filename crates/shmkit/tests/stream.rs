@@ -315,6 +315,45 @@ fn loans_abandoned_or_committed_and_in_place_reads() {
     assert_eq!(e.kind(), ErrorKind::Timeout);
 }
 
+/// A binding keeps the mapping of a frame it handed out (`shared_segment`) and drops its
+/// subscriber: the slot is free at once, so a `Block` publisher that the held frame stopped goes
+/// on filling the ring, and the frame's bytes stay readable (no longer protected).
+#[test]
+fn a_shared_segment_keeps_a_detached_frame_mapped_but_nobody_waiting() {
+    let name = unique_name("sshared");
+    let mut p = StreamOptions::new()
+        .policy(Policy::Block)
+        .max_frame(1024)
+        .ring(8192)
+        .create(&name)
+        .unwrap();
+    let mut sub = StreamOptions::new().subscribe(&name).unwrap();
+    p.send(&[7; 1000]).unwrap();
+    let frame = sub.recv_view(T).unwrap().detach();
+    let mut sent = 0;
+    while p.try_send(&[1; 1000]).unwrap().is_some() {
+        sent += 1;
+        assert!(sent < 100, "the held frame never stopped the publisher");
+    }
+    let mapping = sub.shared_segment();
+    drop(sub);
+    assert_eq!(p.subscribers(), 0);
+    for i in 0..3 * sent {
+        assert!(
+            p.try_send(&[2; 1000]).unwrap().is_some(),
+            "frame {i}: held back by a subscriber that left"
+        );
+    }
+    // SAFETY: `mapping` keeps the ring, and so the frame's bytes, mapped.
+    let bytes = unsafe { shmkit::SharedBytes::from_raw_parts(frame.as_ptr(), frame.len()) };
+    assert_eq!(
+        bytes.to_vec(),
+        [2; 1000],
+        "readable: the publisher's newer bytes"
+    );
+    assert_eq!(mapping.name().to_string(), name);
+}
+
 #[test]
 fn bad_options_are_clear_errors() {
     let name = unique_name("sopts");

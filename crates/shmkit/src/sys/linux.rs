@@ -813,8 +813,8 @@ impl Signal {
         rustix::io::read(&self.0, &mut b).is_ok_and(|n| n == 8)
     }
 
-    /// The descriptor's number, for `Notifier::descriptor`.
-    pub(crate) fn raw_descriptor(&self) -> Option<i32> {
+    /// The descriptor's number.
+    pub(crate) fn raw(&self) -> Option<i32> {
         Some(self.0.as_raw_fd())
     }
 }
@@ -889,6 +889,7 @@ mod tests {
         assert!(n.clear());
         assert!(!readable(20), "cleared");
         let _ = n.as_fd();
+        assert_eq!(n.descriptor(), Some(n.as_raw_fd()));
     }
 
     #[test]

@@ -1016,8 +1016,8 @@ impl Signal {
         any
     }
 
-    /// The read end's number, for `Notifier::descriptor`.
-    pub(crate) fn raw_descriptor(&self) -> Option<i32> {
+    /// The read end's number.
+    pub(crate) fn raw(&self) -> Option<i32> {
         Some(self.read.as_raw_fd())
     }
 }

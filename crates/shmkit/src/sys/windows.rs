@@ -1082,7 +1082,7 @@ impl Signal {
         false
     }
 
-    pub(crate) fn raw_descriptor(&self) -> Option<i32> {
+    pub(crate) fn raw(&self) -> Option<i32> {
         None
     }
 }
