@@ -150,3 +150,19 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A child process killed (and reaped) when dropped, also when the test fails midway.
+pub struct Killed(pub Child);
+
+impl Killed {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
