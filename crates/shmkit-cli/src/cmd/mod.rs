@@ -57,6 +57,7 @@ pub enum Command {
     DemoRole(demo::RoleArgs),
     Lock(lock::Args),
     Top(top::Args),
+    View(crate::view::Args),
 }
 
 impl Command {
@@ -80,6 +81,7 @@ impl Command {
             Command::BenchRole(args) => bench::run_role(args, out),
             Command::Lock(args) => lock::run(args, out),
             Command::Top(args) => top::run(args, out),
+            Command::View(args) => crate::view::run(args, out),
         }
     }
 }
