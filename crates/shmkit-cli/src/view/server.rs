@@ -146,11 +146,8 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     resp
 }
 
-fn asset(
-    body: &'static str,
-    content_type: &'static str,
-) -> impl std::future::Future<Output = Response> {
-    async move { ([(header::CONTENT_TYPE, content_type)], body).into_response() }
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// Text safe inside HTML.
@@ -190,30 +187,21 @@ fn status_of(e: &Error) -> StatusCode {
     }
 }
 
-/// The target and format a page's query names; a 400 page saying what is wrong otherwise.
+/// The target and format a page's query names; otherwise the status and what is wrong.
 fn page_target(
     app: &App,
     q: &HashMap<String, String>,
-) -> Result<(Target, Option<Format>), Response> {
+) -> Result<(Target, Option<Format>), (StatusCode, String)> {
+    let bad = |why: String| (StatusCode::BAD_REQUEST, why);
     let Some(t) = q.get("target").filter(|t| !t.is_empty()) else {
-        return Err(page_error(
-            StatusCode::BAD_REQUEST,
-            "which segment? add ?target=NAME",
-        ));
+        return Err(bad("which segment? add ?target=NAME".into()));
     };
-    let target = Target::parse(t).map_err(|why| {
-        page_error(
-            StatusCode::BAD_REQUEST,
-            &format!("invalid target {t:?}: {why}"),
-        )
-    })?;
+    let target = Target::parse(t).map_err(|why| bad(format!("invalid target {t:?}: {why}")))?;
     let format = match q.get("format").filter(|f| !f.is_empty()) {
-        Some(f) => Some(crate::util::parse_format(f).map_err(|why| {
-            page_error(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid format {f:?}: {why}"),
-            )
-        })?),
+        Some(f) => Some(
+            crate::util::parse_format(f)
+                .map_err(|why| bad(format!("invalid format {f:?}: {why}")))?,
+        ),
         None => app.format.clone(),
     };
     Ok((target, format))
@@ -230,7 +218,7 @@ async fn view_page(
 ) -> Response {
     let (target, format) = match page_target(&app, &q) {
         Ok(t) => t,
-        Err(resp) => return resp,
+        Err((status, why)) => return page_error(status, &why),
     };
     let opened = tokio::task::spawn_blocking(move || Feed::open(&target, format).map(|_| ())).await;
     match opened {
@@ -274,7 +262,7 @@ async fn api_info(
 ) -> Response {
     match page_target(&app, &q) {
         Ok((target, _)) => json_response(info_of(target).await),
-        Err(resp) => resp,
+        Err((status, why)) => page_error(status, &why),
     }
 }
 
@@ -317,7 +305,7 @@ async fn ws_view(
 ) -> Response {
     let (target, format) = match page_target(&app, &q) {
         Ok(t) => t,
-        Err(resp) => return resp,
+        Err((status, why)) => return page_error(status, &why),
     };
     ws.on_upgrade(move |socket| view_session(socket, target, format))
 }

@@ -2,6 +2,8 @@
 //! choose (a foreign Host, no token, another Origin), which full clients normalise away. Also
 //! what the WebDriver client speaks.
 
+#![allow(dead_code)] // each test file uses part of it
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
