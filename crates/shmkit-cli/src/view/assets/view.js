@@ -133,10 +133,8 @@ function viewPage() {
     state.seq = m.seq;
     state.lost += m.lost;
     state.meta = m;
-    const now = performance.now();
-    drawTimes.push(now);
-    while (drawTimes.length && drawTimes[0] < now - 1000) drawTimes.shift();
-    state.fps = drawTimes.length;
+    drawTimes.push(performance.now());
+    state.fps = rate();
     $("seq").textContent = m.seq;
     $("lost").textContent = state.lost;
     $("note").textContent = m.note || "";
@@ -149,11 +147,17 @@ function viewPage() {
     const ms = Date.now() - m.time_ns / 1e6;
     $("age").textContent = `${Math.max(0, ms).toFixed(0)} ms`;
   };
-  setInterval(() => {
+  // Frames drawn per second over the last second: intervals between draws, not a count of
+  // draws in a window (which says 31 for 30 fps half the time).
+  const rate = () => {
     const now = performance.now();
     while (drawTimes.length && drawTimes[0] < now - 1000) drawTimes.shift();
-    state.fps = drawTimes.length;
-    $("fps").textContent = state.fps;
+    if (drawTimes.length < 2) return drawTimes.length;
+    return (drawTimes.length - 1) * 1000 / (drawTimes[drawTimes.length - 1] - drawTimes[0]);
+  };
+  setInterval(() => {
+    state.fps = rate();
+    $("fps").textContent = state.fps.toFixed(1);
   }, 250);
 
   let lastInfo = null;
