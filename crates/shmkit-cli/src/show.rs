@@ -93,7 +93,9 @@ fn lifetime_str(lifetime: Lifetime) -> &'static str {
 fn kind_long(kind: SegmentKind) -> String {
     let what = match kind {
         SegmentKind::Shmkit(_) => "a shmkit segment",
-        SegmentKind::ShmkitOther => "a shmkit layout or kind this version cannot read",
+        SegmentKind::ShmkitOther => {
+            "a shmkit header this version cannot use: another layout, or corrupt (see header)"
+        }
         SegmentKind::Foreign => "no shmkit header: made by another program, or a raw segment",
         _ => "cannot read it: no permission",
     };
@@ -305,7 +307,7 @@ pub fn details(out: &mut Output, info: &SegmentInfo) -> Result<()> {
         pairs.push(("created", human_time(t)));
     }
     if let Some(problem) = &info.problem {
-        pairs.push(("header", format!("corrupt: {problem}")));
+        pairs.push(("header", problem.clone()));
     }
     if let Some(f) = &info.format {
         pairs.push(("format", f.to_string()));

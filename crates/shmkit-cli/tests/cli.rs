@@ -1840,3 +1840,120 @@ fn hostile_framing_is_a_clear_error_and_prints_nothing() {
         .fails(1)
         .stderr_has("--out writes a QImage's picture");
 }
+
+/// `shmkit info` tells a stream's geometry and state — maximum frame, ring, policy, sequence,
+/// subscribers with their lag — and a cell's capacity, slots and sequence; `modified` of a cell
+/// or stream is its last publish, not the file's time.
+#[test]
+fn info_shows_streams_and_cells_for_what_they_are() {
+    let s = Name::new("infostream");
+    let mut p = shmkit::stream::StreamOptions::new()
+        .max_frame(1 << 20)
+        .ring(4 << 20)
+        .policy(shmkit::stream::Policy::Block)
+        .create(s.as_str())
+        .unwrap();
+    let mut sub = shmkit::stream::StreamOptions::new()
+        .from(shmkit::stream::JoinAt::Oldest)
+        .subscribe(s.as_str())
+        .unwrap();
+    for i in 0..5u8 {
+        p.send(&[i; 100]).unwrap();
+    }
+    let mut buf = Vec::new();
+    sub.try_recv(&mut buf).unwrap().unwrap();
+    let text = shmkit(&["info", s.as_str()]);
+    text.ok()
+        .stdout_has("stream (a shmkit segment)")
+        .stdout_has("up to 1 MiB (1048576 bytes) each, in a ring of 4 MiB; policy block")
+        .stdout_has("5 frames, 500 B (next #6)")
+        .stdout_has("1 of 32 slots in use")
+        .stdout_has(&format!(
+            "pid {}: lag 4, lost 0, received 1",
+            std::process::id()
+        ))
+        .stdout_has("last publish:");
+    assert!(!text.stdout.contains("modified:"), "{}", text.stdout);
+    let json = shmkit(&["info", s.as_str(), "--json"]).ok().json();
+    assert_eq!(json["stream"]["max_frame"], 1 << 20);
+    assert_eq!(json["stream"]["policy"], "block");
+    assert_eq!(json["stream"]["next_seq"], 6);
+    assert_eq!(json["stream"]["subscribers"][0]["lag"], 4);
+    assert_eq!(json["stream"]["subscribers"][0]["alive"], true);
+    assert_eq!(
+        json["lock"]["state"], "held",
+        "the publisher holds the lock"
+    );
+    assert_eq!(json["lock_owner"], std::process::id());
+    drop(sub);
+    drop(p);
+
+    let c = Name::new("infocell");
+    let cell = shmkit::CellOptions::new()
+        .capacity(4096)
+        .slots(4)
+        .format("application/json".parse().unwrap())
+        .create(c.as_str())
+        .unwrap();
+    shmkit(&["info", c.as_str()])
+        .ok()
+        .stdout_has("up to 4 KiB (4096 bytes) in each of 4 slots")
+        .stdout_has("published:    nothing yet")
+        .stdout_has("last publish: never")
+        .stdout_has("format:       application/json");
+    cell.publish(b"{}").unwrap();
+    cell.publish(b"[]").unwrap();
+    let json = shmkit(&["info", c.as_str(), "--json"]).ok().json();
+    assert_eq!(json["cell"]["seq"], 2);
+    assert_eq!(json["cell"]["capacity"], 4096);
+    assert_eq!(json["format"], "application/json");
+    assert!(json["cell"]["last_publish"].is_string());
+}
+
+/// The lock is "held by pid N" only while N lives; a dead owner's lock is said to be free (taken
+/// over by the next locker), naming the dead pid. A header whose lengths do not fit is said to
+/// be corrupt, never shown as a huge data region.
+#[test]
+fn info_tells_a_dead_owners_lock_and_a_corrupt_header_as_they_are() {
+    let _no_gc = no_gc();
+    if !persistent() {
+        return;
+    }
+    let name = Name::new("infolock");
+    shmkit(&["create", name.as_str(), "--size", "4K"]).ok();
+    // A process that locks and dies holding the lock.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shmkit"))
+        .args(["lock", name.as_str(), "--hold", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + WATCHDOG;
+    while Segment::info(name.as_str()).unwrap().lock_owner != Some(pid) {
+        assert!(Instant::now() < deadline, "the child never took the lock");
+        thread::sleep(Duration::from_millis(10));
+    }
+    shmkit(&["info", name.as_str()])
+        .ok()
+        .stdout_has(&format!("held by pid {pid}"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    shmkit(&["info", name.as_str()])
+        .ok()
+        .stdout_has(&format!("free; its last owner, pid {pid}, died holding it"));
+    let json = shmkit(&["info", name.as_str(), "--json"]).ok().json();
+    assert_eq!(json["lock"]["state"], "owner-died");
+    assert_eq!(json["lock_owner"], Value::Null);
+
+    // Now a lying data length (bytes 40..48 of the header).
+    let raw = SegmentOptions::new().raw(true).open(name.as_str()).unwrap();
+    raw.write(40, &(u64::MAX / 2).to_le_bytes()).unwrap();
+    drop(raw);
+    let out = shmkit(&["info", name.as_str()]);
+    out.ok().stdout_has("its header is corrupt: data length");
+    assert!(!out.stdout.contains("PiB"), "{}", out.stdout);
+    let json = shmkit(&["info", name.as_str(), "--json"]).ok().json();
+    assert_eq!(json["data_len"], Value::Null);
+    assert!(json["problem"].as_str().unwrap().contains("does not fit"));
+}

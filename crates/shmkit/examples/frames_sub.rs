@@ -12,10 +12,13 @@
 //! the ring behind) and the corrupt frames (a wrong length or checksum), then a summary at the
 //! end. Corrupt frames must never appear: the exit status is 1 if one does.
 //!
-//! Frames are checked where they lie in the ring, through [`Subscriber::recv_with`]: no copy.
-//! If the publisher overwrites a frame while it is being checked, the library discards that
-//! verdict and hands over the next frame still intact — a torn frame is never reported as a
-//! received one. Started before the publisher, it waits for the stream to appear.
+//! Frames are checked where they lie in the ring, through [`Subscriber::recv_view`]: on a
+//! `Block` stream as an ordinary `&[u8]` (the publisher cannot overwrite it meanwhile); on an
+//! `Overwrite` stream through [`SharedBytes::for_each_chunk`](shmkit::SharedBytes), which reads
+//! the ring once, 4 KiB at a time through a small stack buffer, never copying the whole frame —
+//! and then asks whether the publisher overwrote it meanwhile. Such a frame is counted as
+//! overwritten, never as corrupt or received: a torn frame is never reported as a received one.
+//! Started before the publisher, it waits for the stream to appear.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -58,18 +61,50 @@ fn mix(h: u64, word: u64) -> u64 {
 
 const CHECKSUM_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// Whether `frame` is whole: the right length, and a checksum that matches its contents.
-fn check(frame: &[u8]) -> bool {
-    if frame.len() != FRAME_LEN {
-        return false;
+/// Checks a frame fed to it in pieces (multiples of 8 bytes but for the last).
+struct Check {
+    seen: usize,
+    counter: u64,
+    want: u64,
+    first: u64,
+    sum: u64,
+}
+
+impl Check {
+    fn new() -> Check {
+        Check {
+            seen: 0,
+            counter: 0,
+            want: 0,
+            first: 0,
+            sum: CHECKSUM_SEED,
+        }
     }
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-    let counter = word(&frame[..8]);
-    let want = word(&frame[8..HEAD]);
-    let body = &frame[HEAD..];
-    let sum = body.chunks_exact(8).map(word).fold(CHECKSUM_SEED, mix);
-    // The first word also ties the contents to the counter in the header.
-    sum == want && word(&body[..8]) == first_word(counter)
+
+    fn feed(&mut self, piece: &[u8]) {
+        for w in piece.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..w.len()].copy_from_slice(w);
+            let word = u64::from_le_bytes(b);
+            match self.seen {
+                0 => self.counter = word,
+                8 => self.want = word,
+                _ => {
+                    if self.seen == HEAD {
+                        self.first = word;
+                    }
+                    self.sum = mix(self.sum, word);
+                }
+            }
+            self.seen += w.len();
+        }
+    }
+
+    /// Whether the frame was whole: the right length, and a checksum that matches its
+    /// contents; the first word also ties the contents to the counter in the header.
+    fn whole(&self) -> bool {
+        self.seen == FRAME_LEN && self.sum == self.want && self.first == first_word(self.counter)
+    }
 }
 
 fn main() -> ExitCode {
@@ -159,14 +194,31 @@ fn run(name: &str, seconds: Option<Duration>) -> shmkit::Result<u64> {
             );
             break;
         }
-        match sub.recv_with(Duration::from_millis(200), check) {
-            Ok((whole, got)) => {
+        match sub.recv_view(Duration::from_millis(200)) {
+            Ok(view) => {
+                let mut check = Check::new();
+                match view.as_slice() {
+                    Some(frame) => check.feed(frame),
+                    None => view.bytes().for_each_chunk(|piece| check.feed(piece)),
+                }
+                let whole = check.whole();
+                let got = view.received();
                 last_frame = Instant::now();
                 first.get_or_insert(last_frame);
-                total.add(got.lost, whole);
-                second.add(got.lost, whole);
-                if !whole {
-                    eprintln!("frames_sub: frame #{} is corrupt", got.seq);
+                match view.release() {
+                    Ok(_) => {
+                        total.add(got.lost, whole);
+                        second.add(got.lost, whole);
+                        if !whole {
+                            eprintln!("frames_sub: frame #{} is corrupt", got.seq);
+                        }
+                    }
+                    // Overwritten while checked: lost, not corrupt (the verdict is discarded).
+                    Err(e) if e.kind() == ErrorKind::Overwritten => {
+                        total.lost += got.lost + 1;
+                        second.lost += got.lost + 1;
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             Err(e) if e.kind() == ErrorKind::Timeout => {}

@@ -15,7 +15,13 @@
 //! * **Untrusted memory stays untrusted.** Any process that can write a segment can write
 //!   garbage into it. Every offset and length shmkit reads from shared memory is checked: bad
 //!   contents give [`ErrorKind::Corrupt`] or [`ErrorKind::Incompatible`], never a panic or an
-//!   out-of-bounds access.
+//!   out-of-bounds access. Bytes other processes may write are copied out with accesses that
+//!   read each byte once and then validated — never read through a `&[u8]` — so no value they
+//!   write can cause undefined behaviour here. The exceptions, sound while every writer follows
+//!   shmkit's protocol (the trust you give a process by letting it write): a
+//!   [`Block`](stream::Policy::Block) stream's in-place views, a publisher's
+//!   [`Loan`](stream::Loan) and [`Cell::publish_with`]'s buffer. [`SharedBytes`] is the view type
+//!   for everything else.
 //! * **Waiting without polling.** [`Segment::wait_change`] sleeps on a futex until another
 //!   process calls [`Segment::notify_change`]; the notifier makes no system call when nobody
 //!   waits.
@@ -124,6 +130,7 @@ pub mod fuzz_support {
     pub use crate::cell::fuzz_read;
     pub use crate::interop::qt::datastream::fuzz_decode as fuzz_qt_datastream;
     pub use crate::layout::fuzz_validate_header;
+    pub use crate::lock::fuzz_lock;
     pub use crate::stream::fuzz_receive;
 }
 

@@ -115,8 +115,8 @@ pub(crate) enum Acquired {
 }
 
 impl LockWord {
-    /// A new, unlocked lock (for the loom models; segments start zeroed, which is the same).
-    #[cfg(any(test, loom))]
+    /// A new, unlocked lock (for the models and the fuzz target; segments start zeroed, which is
+    /// the same).
     pub(crate) fn new() -> LockWord {
         LockWord {
             state: AtomicU32::new(0),
@@ -359,6 +359,109 @@ impl fmt::Debug for LockGuard<'_> {
         f.debug_struct("LockGuard")
             .field("owner_died", &self.owner_died)
             .finish()
+    }
+}
+
+/// Runs the lock word through operations of simulated processes read from `bytes`, as the
+/// `lock_word` fuzz target does: try-locks, zero-timeout locks, unlocks and deaths of four
+/// processes, and a peer scribbling on the state word or the owner record. It must never panic,
+/// and while nobody scribbles, never let two live processes hold the lock, never take the lock
+/// from a live owner, and always tell a taker that the owner died when it did.
+///
+/// Each operation is two bytes: `op % 6` and an argument (a process `0..4`, or with the next
+/// four bytes a value to scribble).
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub fn fuzz_lock(bytes: &[u8]) {
+    use std::cell::Cell as StdCell;
+    use std::rc::Rc;
+
+    struct Sim {
+        token: u32,
+        dead: Rc<[StdCell<bool>; 4]>,
+    }
+    impl Peers for Sim {
+        fn me(&self) -> (u32, u32) {
+            (self.token, 99)
+        }
+        fn verdict(&self, word: u64) -> Verdict {
+            match token_of(word) {
+                t @ 1..=4 if self.dead[t as usize - 1].get() => Verdict::Dead,
+                1..=4 => Verdict::Alive,
+                // A token no simulated process holds: a scribbled one, whose holder is gone.
+                _ => Verdict::Dead,
+            }
+        }
+        fn wait(&self, _word: &AtomicU32, _expected: u32, _timeout: Option<Duration>) -> bool {
+            false
+        }
+        fn wake_one(&self, _word: &AtomicU32) {}
+    }
+
+    let dead: Rc<[StdCell<bool>; 4]> = Rc::new(Default::default());
+    let sims: Vec<Sim> = (1..=4)
+        .map(|token| Sim {
+            token,
+            dead: dead.clone(),
+        })
+        .collect();
+    let w = LockWord::new();
+    // Who holds it, as far as the model knows (`None` after a scribble: anything goes).
+    let mut holder: Option<Option<usize>> = Some(None);
+    let mut it = bytes.iter().copied();
+    while let (Some(op), Some(arg)) = (it.next(), it.next()) {
+        let p = usize::from(arg) % 4;
+        match op % 6 {
+            0 | 1 => {
+                let got = if op % 6 == 0 {
+                    w.try_lock(&sims[p])
+                } else {
+                    w.lock(&sims[p], Some(Instant::now()))
+                };
+                if dead[p].get() {
+                    continue; // a dead process does nothing (its call is the model's own)
+                }
+                if let Some(Some(h)) = holder {
+                    let alive = !dead[h].get();
+                    if h != p {
+                        assert!(!(alive && got.is_some()), "taken from a live owner");
+                        if !alive {
+                            assert_eq!(got, Some(Acquired::OwnerDied), "a dead owner's lock");
+                        }
+                    } else {
+                        assert_eq!(got, None, "not recursive");
+                    }
+                }
+                if got.is_some() {
+                    holder = holder.map(|_| Some(p));
+                }
+            }
+            2 => {
+                if !dead[p].get() {
+                    w.unlock(&sims[p]);
+                    if holder == Some(Some(p)) {
+                        holder = Some(None);
+                        assert_eq!(w.state.load(Ordering::Relaxed), 0, "unlocked");
+                    }
+                }
+            }
+            3 => dead[p].set(true),
+            4 | 5 => {
+                let mut v = [0u8; 4];
+                for b in &mut v {
+                    *b = it.next().unwrap_or(0);
+                }
+                let v = u32::from_le_bytes(v);
+                if op % 6 == 4 {
+                    w.state.store(v, Ordering::Relaxed);
+                } else {
+                    w.owner
+                        .store(u64::from(v) << 32 | u64::from(v), Ordering::Relaxed);
+                }
+                holder = None;
+            }
+            _ => unreachable!(),
+        }
     }
 }
 

@@ -23,8 +23,10 @@ use crate::notify::Waited;
 use crate::segment::Segment;
 use crate::sys;
 
-/// Wakes an event loop (or calls back) whenever a segment changes. See the
-/// [module docs](self).
+/// Wakes an event loop (or calls back) whenever a segment changes: a thread of its own sleeps on
+/// the segment's change event (no polling) and, on each publish, makes a descriptor readable
+/// (Linux: an `eventfd`; macOS: a pipe; `AsRawFd`/`AsFd`) or calls a callback (everywhere,
+/// Windows included). The thread ends when the notifier is dropped.
 ///
 /// ```no_run
 /// use shmkit::{Access, Cell, Notifier};

@@ -570,6 +570,20 @@ pub(crate) fn try_receive(
     st: &mut SubState,
     max_frame: usize,
     protected: bool,
+    consume: impl FnMut(usize, usize),
+) -> Result<Option<Got>, String> {
+    try_receive_limited(ctl, mem, st, max_frame, protected, STALE_LIMIT, consume)
+}
+
+/// [`try_receive`], calling positions corrupt after `stale_limit` inconsistent looks (fuzzing
+/// reads memory that never changes, where every look sees the same).
+fn try_receive_limited(
+    ctl: &StreamCtl,
+    mem: &impl RingMem,
+    st: &mut SubState,
+    max_frame: usize,
+    protected: bool,
+    stale_limit: u32,
     mut consume: impl FnMut(usize, usize),
 ) -> Result<Option<Got>, String> {
     let ring = mem.len() as u64;
@@ -597,7 +611,7 @@ pub(crate) fn try_receive(
                 // `tail`, so a `tail` loaded just before can be older than `oldest`: load again.
                 // (Loom found this.) Only a scribbled control block keeps it so.
                 stale += 1;
-                if stale < STALE_LIMIT {
+                if stale < stale_limit {
                     spin_hint();
                     continue;
                 }
@@ -617,7 +631,7 @@ pub(crate) fn try_receive(
             // marker raced with the commit. Look again (a bounded number of times: only lying
             // memory keeps it uncommitted).
             stale += 1;
-            if stale < STALE_LIMIT {
+            if stale < stale_limit {
                 spin_hint();
                 continue;
             }
@@ -638,7 +652,7 @@ pub(crate) fn try_receive(
             let oldest = ctl.reclaim.oldest.load(Ordering::Acquire);
             if !(oldest <= tail && tail - oldest <= ring && tail <= POS_MAX) {
                 stale += 1;
-                if stale < STALE_LIMIT {
+                if stale < stale_limit {
                     spin_hint();
                     continue;
                 }
@@ -2735,7 +2749,7 @@ mod handle {
         let mut got = 0;
         for _ in 0..64 {
             let mut copied = Vec::new();
-            match try_receive(&ctl, &mem, &mut st, max_frame, protected, |off, len| {
+            match try_receive_limited(&ctl, &mem, &mut st, max_frame, protected, 64, |off, len| {
                 assert!(off + len <= ring, "a payload outside the ring");
                 copied.resize(len, 0);
                 mem.read(off, &mut copied);
@@ -2755,6 +2769,156 @@ mod handle {
             }
         }
         got
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A ring of 8-byte atomic words in this process.
+    struct Words(Vec<AtomicU64>);
+
+    impl RingMem for Words {
+        fn len(&self) -> usize {
+            self.0.len() * 8
+        }
+        fn write(&self, off: usize, src: &[u8]) {
+            for (i, &b) in src.iter().enumerate() {
+                let (w, s) = ((off + i) / 8, (off + i) % 8 * 8);
+                let old = self.0[w].load(Ordering::Relaxed);
+                self.0[w].store(old & !(0xff << s) | u64::from(b) << s, Ordering::Relaxed);
+            }
+        }
+        fn read(&self, off: usize, dst: &mut [u8]) {
+            for (i, d) in dst.iter_mut().enumerate() {
+                let (w, s) = ((off + i) / 8, (off + i) % 8 * 8);
+                *d = (self.0[w].load(Ordering::Relaxed) >> s) as u8;
+            }
+        }
+        fn commit_load(&self, off: usize) -> u64 {
+            self.0[(off + COMMIT_OFF) / 8].load(Ordering::Acquire)
+        }
+        fn commit_store(&self, off: usize, value: u64, _release: bool) {
+            self.0[(off + COMMIT_OFF) / 8].store(value, Ordering::Release);
+        }
+    }
+
+    fn ctl(ring: u64) -> StreamCtl {
+        StreamCtl {
+            pos: Positions {
+                tail: AtomicU64::new(0),
+                newest: AtomicU64::new(0),
+                next_seq: AtomicU64::new(1),
+                frames: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+                last_ns: AtomicU64::new(0),
+            },
+            reclaim: Reclaim {
+                oldest: AtomicU64::new(0),
+            },
+            cfg: Config {
+                ring_len: AtomicU64::new(ring),
+                max_frame: AtomicU64::new(max_frame_for(ring)),
+                policy: AtomicU32::new(0),
+                max_subscribers: AtomicU32::new(1),
+            },
+            space: Event::new(),
+        }
+    }
+
+    fn send(ctl: &StreamCtl, mem: &Words, st: &mut PubState, len: usize) {
+        let pos = reserve(ctl, mem, st, len, false, |_, _| true).unwrap();
+        let seq = st.next_seq;
+        mem.write(
+            (pos % mem.len() as u64) as usize + FRAME_HDR,
+            &seq.to_le_bytes(),
+        );
+        commit(ctl, mem, st, pos, len, 0);
+    }
+
+    /// Regression for the lapped-subscriber livelock: the publisher (here: an adversary that
+    /// publishes one more frame during every copy, as one with no idle time does) destroys the
+    /// oldest frame at each publish. A lapped subscriber that landed on the oldest frame lost
+    /// every attempt, for ever; landing on the newest, it gets a whole frame at once.
+    #[test]
+    fn a_lapped_subscriber_wins_against_a_publisher_that_never_idles() {
+        let ring = 4096u64;
+        let ctl = ctl(ring);
+        let mem = Words((0..ring as usize / 8).map(|_| AtomicU64::new(0)).collect());
+        let mut st = PubState {
+            tail: 0,
+            oldest: 0,
+            next_seq: 1,
+            newest: 0,
+            frames: 0,
+            bytes: 0,
+        };
+        let len = 900; // 960 bytes a frame: four in the ring
+        let mut sub = SubState {
+            pos: 0,
+            next_seq: 1,
+        };
+        // Lap the subscriber.
+        for _ in 0..10 {
+            send(&ctl, &mem, &mut st, len);
+        }
+        let pub_state = std::cell::RefCell::new(st);
+        let mut copies = 0;
+        let got = try_receive(&ctl, &mem, &mut sub, len, false, |off, _| {
+            copies += 1;
+            assert!(copies < 100, "no progress: the subscriber keeps losing");
+            let mut seq = [0u8; 8];
+            mem.read(off, &mut seq);
+            // The publisher publishes once more while we copy.
+            send(&ctl, &mem, &mut pub_state.borrow_mut(), len);
+        })
+        .unwrap()
+        .expect("a frame");
+        assert!(copies <= 2, "{copies} copies for one frame");
+        assert_eq!(got.r.seq, 10, "the newest frame at the time of the lap");
+        assert_eq!(got.r.lost, 9);
+    }
+
+    /// A subscriber that can never win (the ring is too small for it to copy a frame before the
+    /// publisher overwrites it: here, every copy is overwritten) does not spin for ever: after a
+    /// bounded number of attempts it reports "nothing now", at the tail.
+    #[test]
+    fn a_subscriber_that_cannot_win_gives_up_after_bounded_attempts() {
+        let ring = 4096u64;
+        let ctl = ctl(ring);
+        let mem = Words((0..ring as usize / 8).map(|_| AtomicU64::new(0)).collect());
+        let st = std::cell::RefCell::new(PubState {
+            tail: 0,
+            oldest: 0,
+            next_seq: 1,
+            newest: 0,
+            frames: 0,
+            bytes: 0,
+        });
+        for _ in 0..10 {
+            send(&ctl, &mem, &mut st.borrow_mut(), 900);
+        }
+        let mut sub = SubState {
+            pos: 0,
+            next_seq: 1,
+        };
+        let mut copies = 0;
+        let got = try_receive(&ctl, &mem, &mut sub, 900, false, |_, _| {
+            copies += 1;
+            // Four frames per copy: the whole ring turns over while we read.
+            for _ in 0..4 {
+                send(&ctl, &mem, &mut st.borrow_mut(), 900);
+            }
+        })
+        .unwrap();
+        assert!(got.is_none(), "{got:?}");
+        assert!(copies <= MAX_ATTEMPTS + 1, "{copies} attempts");
+        assert_eq!(
+            sub.pos,
+            ctl.pos.tail.load(Ordering::Relaxed),
+            "left at the tail"
+        );
     }
 }
 

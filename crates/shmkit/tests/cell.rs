@@ -399,9 +399,11 @@ fn bad_cell_options_are_clear_errors() {
 /// Byte offsets inside a cell segment: the header (512 bytes), the cell control block, and —
 /// from the data region at 4096 — the slots, each a 24-byte header and the value (capacity 100
 /// makes a stride of 128).
-const LATEST: usize = 512;
-const SLOTS_FIELD: usize = 512 + 24;
-const STRIDE: usize = 512 + 16;
+const EXPRESS_VER: usize = 512 + 64;
+const EXPRESS_LEN: usize = 512 + 64 + 4;
+const LATEST: usize = 512 + 64 + 8; // in the express line
+const SLOTS_FIELD: usize = 512 + 16;
+const STRIDE: usize = 512 + 8;
 fn slot_field(slot: usize, field: usize) -> usize {
     4096 + 128 * slot + field
 }
@@ -444,6 +446,10 @@ fn corrupted_control_blocks_are_errors_not_panics() {
     };
     raw.write(slot_field(latest_slot, 16), &1_000_000u64.to_le_bytes())
         .unwrap();
+    // A small value is read from the express line, untouched so far: still whole.
+    assert_eq!(cell.snapshot().unwrap().data, b"good value");
+    // Sent to the slot (the line says "not here"), the reader meets the lie.
+    raw.write(EXPRESS_LEN, &u32::MAX.to_le_bytes()).unwrap();
     let e = cell.snapshot().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(
@@ -461,8 +467,17 @@ fn corrupted_control_blocks_are_errors_not_panics() {
     raw.read(LATEST, &mut b).unwrap();
     let slot = (u64::from_le_bytes(b) & 0xff) as usize;
     raw.write(slot_field(slot, 0), &7u64.to_le_bytes()).unwrap();
+    raw.write(EXPRESS_LEN, &u32::MAX.to_le_bytes()).unwrap();
     let e = cell.snapshot().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    // An express line left "mid-write" (a writer died there): readers take the slot `latest`
+    // names, which is whole.
+    cell.publish(b"again").unwrap();
+    raw.write(EXPRESS_VER, &(1u32 + 2 * 1000).to_le_bytes())
+        .unwrap();
+    assert_eq!(cell.snapshot().unwrap().data, b"again");
+    cell.publish(b"and on").unwrap();
+    assert_eq!(cell.snapshot().unwrap().data, b"and on");
 }
 
 /// Regression: a typed cell whose control block claims values larger than its slots was
@@ -472,7 +487,7 @@ fn a_typed_cell_claiming_values_larger_than_its_slots_is_corrupt() {
     let name = unique_name("typedlie");
     let _keeper = CellOptions::new().capacity(24).create(&name).unwrap();
     let raw = SegmentOptions::new().raw(true).open(&name).unwrap();
-    raw.write(512 + 28, &65_536u32.to_le_bytes()).unwrap(); // type_size
+    raw.write(512 + 20, &65_536u32.to_le_bytes()).unwrap(); // type_size
     drop(raw);
     let e = TypedCell::<[u8; 65_536]>::open(&name, Access::ReadOnly).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
@@ -528,4 +543,36 @@ fn notifiers_signal_each_publish() {
     let _new = Cell::create(&name, 64).unwrap();
     let e = shmkit::Notifier::with_callback(stale.segment(), || {}).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}
+
+/// Regression: `open_or_create` of a 4 KiB cell silently opened an existing 16-byte one, and the
+/// writer failed later. Now what was asked is compared, and a mismatch names both sides.
+#[test]
+fn open_or_create_refuses_a_cell_that_cannot_carry_what_was_asked() {
+    let name = unique_name("cfits");
+    let _small = CellOptions::new().capacity(16).create(&name).unwrap();
+    let e = CellOptions::new()
+        .capacity(4096)
+        .slots(4)
+        .open_or_create(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Incompatible, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("a capacity of 16 bytes, not 4096"), "{msg}");
+    assert!(msg.contains("3 slots, not 4"), "{msg}");
+    // Asking for less than it has is fine.
+    let cell = CellOptions::new()
+        .capacity(8)
+        .open_or_create(&name)
+        .unwrap();
+    assert_eq!(cell.capacity(), 16);
+    // Reads and waits in one call.
+    cell.publish(b"one").unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(cell.read_newer_into(0, &mut buf, Some(T)).unwrap(), 1);
+    assert_eq!(buf, b"one");
+    let e = cell
+        .read_newer_into(1, &mut buf, Some(Duration::from_millis(20)))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
 }

@@ -409,12 +409,27 @@ fn header_validate_survives_random_bytes() {
 
 // ---- cell_read ------------------------------------------------------------------------------
 
-/// A cell of `capacity` and the given slots: `(version, seq, len, value)`.
+/// A cell of `capacity` and the given slots: `(version, seq, len, value)`; the express line
+/// says "not here" (the slot path), unless `express` gives its `ver`, `len` and bytes.
 fn cell(latest: u64, capacity: u64, slots: &[(u64, u64, u64, &[u8])]) -> Vec<u8> {
+    cell_express(latest, capacity, slots, (0, u32::MAX, b""))
+}
+
+fn cell_express(
+    latest: u64,
+    capacity: u64,
+    slots: &[(u64, u64, u64, &[u8])],
+    express: (u32, u32, &[u8]),
+) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend(latest.to_le_bytes());
     b.extend(capacity.to_le_bytes());
     b.extend((slots.len() as u64 - 1).to_le_bytes());
+    b.extend(express.0.to_le_bytes());
+    b.extend(express.1.to_le_bytes());
+    let mut inline = express.2.to_vec();
+    inline.resize(48, 0);
+    b.extend(inline);
     for (version, seq, len, _) in slots {
         b.extend(version.to_le_bytes());
         b.extend(seq.to_le_bytes());
@@ -426,6 +441,27 @@ fn cell(latest: u64, capacity: u64, slots: &[(u64, u64, u64, &[u8])]) -> Vec<u8>
         b.extend(v);
     }
     b
+}
+
+#[test]
+fn cell_read_takes_small_values_from_the_express_line() {
+    let slots: [(u64, u64, u64, &[u8]); 2] = [(2, 1, 3, b"old"), (0, 0, 0, b"")];
+    // Even `ver`, a value that fits: read from the line, whatever the slots say.
+    assert_eq!(
+        fuzz_read(&cell_express(7 << 8, 16, &slots, (4, 5, b"quick"))),
+        Some((7, b"quick".to_vec()))
+    );
+    // An odd `ver` (a writer in the line, or dead there): the slot `latest` names.
+    assert_eq!(
+        fuzz_read(&cell_express(1 << 8, 16, &slots, (5, 5, b"quick"))),
+        Some((1, b"old".to_vec()))
+    );
+    // A length past the capacity is not taken from the line either.
+    assert_eq!(
+        fuzz_read(&cell_express(1 << 8, 2, &slots, (4, 40, b"quick"))),
+        None,
+        "the slot's value does not fit a capacity of 2 either"
+    );
 }
 
 #[test]
@@ -479,10 +515,11 @@ fn cell_read_survives_random_bytes() {
     for i in 0..ROUNDS {
         let mut b = rng.bytes(1200);
         // Some with a small slot index and even versions, to get past the first checks.
-        if i % 2 == 0 && b.len() >= 24 + 16 * 24 {
+        if i % 2 == 0 && b.len() >= 80 + 16 * 24 {
             b[0] %= 4;
+            b[24] &= !1;
             for s in 0..16 {
-                b[24 + s * 24] &= !1;
+                b[80 + s * 24] &= !1;
             }
         }
         fuzz_read(&b);
@@ -612,5 +649,19 @@ fn qt_datastream_survives_random_bytes() {
             _ => {}
         }
         fuzz_qt_datastream(&b);
+    }
+}
+
+// ---- lock_word ------------------------------------------------------------------------------
+
+#[test]
+fn lock_word_keeps_exclusion_among_simulated_processes() {
+    use shmkit::fuzz_support::fuzz_lock;
+    // 0: try_lock, 1: zero-timeout lock, 2: unlock, 3: death, 4/5: scribble state/owner.
+    fuzz_lock(&[0, 0, 0, 1, 3, 0, 0, 1, 2, 1, 1, 2, 2, 2]);
+    fuzz_lock(&[0, 0, 4, 0, 9, 9, 9, 9, 0, 1, 2, 1, 5, 3, 1, 0, 0, 0, 1, 2]);
+    let mut rng = Rng(0x5eed_0005);
+    for _ in 0..ROUNDS {
+        fuzz_lock(&rng.bytes(200));
     }
 }

@@ -680,3 +680,32 @@ fn closing_a_segment_never_unmaps_another_threads_memory() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }
+
+/// `open_or_create` compares the size asked for with what exists, and `notify_change` on a
+/// handle that cannot write says so instead of silently doing nothing.
+#[test]
+fn open_or_create_checks_the_size_and_notify_change_needs_write_access() {
+    let name = unique_name("segfits");
+    let small = Segment::create(&name, 100).unwrap();
+    let e = shmkit::SegmentOptions::new()
+        .size(4096)
+        .open_or_create(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Incompatible, "{e}");
+    assert!(
+        e.to_string()
+            .contains("100 data bytes; 4096 were asked for"),
+        "{e}"
+    );
+    let fits = shmkit::SegmentOptions::new()
+        .size(50)
+        .open_or_create(&name)
+        .unwrap();
+    assert_eq!(fits.len(), 100);
+    let raw = shmkit::SegmentOptions::new().raw(true).open(&name).unwrap();
+    assert_eq!(
+        raw.notify_change().unwrap_err().kind(),
+        ErrorKind::Incompatible
+    );
+    small.notify_change().unwrap();
+}

@@ -542,3 +542,162 @@ fn a_subscriber_that_does_not_hold_never_slows_a_block_publisher() {
         "a holding subscriber that does not read fills the ring"
     );
 }
+
+/// Regression: `create_or_open_publisher` silently took whatever existed — a process asking for
+/// a Block stream of 1 MiB frames got an Overwrite stream of 64 KiB frames, and failed or lost
+/// frames later. Now what it asked for is compared, and a mismatch names both sides.
+#[test]
+fn create_or_open_publisher_refuses_a_stream_that_cannot_carry_what_was_asked() {
+    let name = unique_name("sfits");
+    let existing = StreamOptions::new()
+        .max_frame(64 << 10)
+        .create(&name)
+        .unwrap();
+    let keep = Subscriber::open(&name).unwrap();
+    drop(existing);
+    let e = StreamOptions::new()
+        .max_frame(1 << 20)
+        .policy(Policy::Block)
+        .create_or_open_publisher(&name, T)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Incompatible, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("frames of up to 65536 bytes, not 1048576"),
+        "{msg}"
+    );
+    assert!(msg.contains("policy overwrite, not block"), "{msg}");
+    // What fits is taken: smaller frames, the same policy, unset options.
+    let p = StreamOptions::new()
+        .max_frame(1000)
+        .policy(Policy::Overwrite)
+        .create_or_open_publisher(&name, T)
+        .unwrap();
+    assert_eq!(p.max_frame(), 64 << 10);
+    drop(p);
+    let e = StreamOptions::new()
+        .format("rgba8:2x2".parse().unwrap())
+        .create_or_open_publisher(&name, T)
+        .unwrap_err();
+    assert!(e.to_string().contains("format none, not rgba8:2x2"), "{e}");
+    drop(keep);
+}
+
+/// Positions no stream reaches (a crafted control block near 2^64) are `Corrupt` for a
+/// publisher taking it over, never a panic or a wrap-around (even in debug builds).
+#[test]
+fn a_publisher_refuses_impossible_positions() {
+    let (name, _keep, _) = lying_stream("shuge");
+    patch(&name, TAIL, u64::MAX - 63);
+    let e = StreamOptions::new().open_publisher(&name, T).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("impossible"), "{e}");
+    // A scribbled sequence number near the top, likewise.
+    let (name, _keep2, _) = lying_stream("sseqtop");
+    patch(&name, TAIL + 16, u64::MAX);
+    let e = StreamOptions::new().open_publisher(&name, T).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+}
+
+/// The API a viewer and a pipeline need: skip to the newest frame, see the lag, read in place
+/// on an Overwrite stream without a hidden copy, bounded loans, loans committed shorter, typed
+/// frames.
+#[test]
+fn seek_newest_lag_views_and_bounded_loans() {
+    let name = unique_name("sapi");
+    let mut p = StreamOptions::new()
+        .max_frame(1000)
+        .ring(16 << 10)
+        .create(&name)
+        .unwrap();
+    let mut sub = StreamOptions::new()
+        .from(JoinAt::Oldest)
+        .subscribe(&name)
+        .unwrap();
+    for i in 0..5u8 {
+        p.send(&[i; 10]).unwrap();
+    }
+    assert_eq!(sub.lag(), 5);
+    assert_eq!(sub.seek_newest(), 4, "skipped four frames");
+    assert_eq!(sub.lag(), 1);
+    let view = sub.recv_view(T).unwrap();
+    assert_eq!(view.received().seq, 5);
+    assert!(view.as_slice().is_none(), "no &[u8] on an Overwrite stream");
+    assert_eq!(view.bytes().to_vec(), [4u8; 10]);
+    assert!(view.is_intact());
+    assert!(
+        view.received().time_ns > 0,
+        "frames carry their publish time"
+    );
+    view.release().unwrap();
+    assert_eq!(sub.lag(), 0);
+    assert_eq!(sub.lost(), 0, "skipped frames are not lost ones");
+    // A view the publisher laps is reported, not silently torn.
+    p.send(&[9; 10]).unwrap();
+    let view = sub.recv_view(T).unwrap();
+    let frame = view.detach();
+    for _ in 0..40 {
+        p.send(&[7; 1000]).unwrap();
+    }
+    assert!(!sub.is_intact(&frame));
+    assert_eq!(
+        sub.release(frame).unwrap_err().kind(),
+        ErrorKind::Overwritten
+    );
+    // Loans: committed shorter (an encoder that knows its size at the end).
+    let mut loan = p.loan(1000).unwrap();
+    loan[..3].copy_from_slice(b"abc");
+    let seq = loan.commit_len(3).unwrap();
+    sub.seek_newest();
+    let mut buf = Vec::new();
+    let got = sub.recv_timeout(&mut buf, T).unwrap();
+    assert_eq!((got.seq, &buf[..]), (seq, &b"abc"[..]));
+    assert_eq!(
+        p.loan(10).unwrap().commit_len(11).unwrap_err().kind(),
+        ErrorKind::InvalidSize
+    );
+    drop(sub);
+    drop(p);
+
+    // Bounded loans on a full Block stream.
+    let name = unique_name("sbloan");
+    let mut p = StreamOptions::new()
+        .max_frame(96)
+        .ring(1024)
+        .policy(Policy::Block)
+        .create(&name)
+        .unwrap();
+    let _slow = Subscriber::open(&name).unwrap();
+    while p.try_send(&[1; 96]).unwrap().is_some() {}
+    assert!(p.try_loan(96).unwrap().is_none(), "full");
+    let e = p.loan_timeout(96, Duration::from_millis(50)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+}
+
+/// Typed frames: one plain-old-data value per frame, its size checked.
+#[test]
+fn typed_frames() {
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct Sample {
+        t: f64,
+        v: u32,
+        ch: u32,
+    }
+    let name = unique_name("styped");
+    let mut p = shmkit::stream::TypedPublisher::<Sample>::create(&name).unwrap();
+    let mut s = shmkit::stream::TypedSubscriber::<Sample>::open(&name).unwrap();
+    let mut wrong = shmkit::stream::TypedSubscriber::<u8>::open(&name).unwrap();
+    p.send(&Sample {
+        t: 1.5,
+        v: 7,
+        ch: 2,
+    })
+    .unwrap();
+    let got = s.recv_timeout(T).unwrap();
+    assert_eq!((got.data.v, got.received.seq), (7, 1));
+    assert_eq!(
+        wrong.try_recv().unwrap_err().kind(),
+        ErrorKind::Incompatible
+    );
+}

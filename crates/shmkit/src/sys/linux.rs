@@ -804,6 +804,7 @@ impl Signal {
     }
 }
 
+#[cfg(not(loom))]
 impl std::os::fd::AsRawFd for crate::Notifier {
     /// The descriptor to wait on (readable after a change, until [`clear`](crate::Notifier::clear)).
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
@@ -811,6 +812,7 @@ impl std::os::fd::AsRawFd for crate::Notifier {
     }
 }
 
+#[cfg(not(loom))]
 impl std::os::fd::AsFd for crate::Notifier {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.signal()
@@ -851,6 +853,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(loom))]
     fn a_notifier_descriptor_becomes_readable_on_publish_and_clears() {
         use rustix::event::{PollFd, PollFlags, poll};
         use std::os::fd::AsFd;

@@ -1010,6 +1010,7 @@ impl Signal {
     }
 }
 
+#[cfg(not(loom))]
 impl std::os::fd::AsRawFd for crate::Notifier {
     /// The descriptor to wait on (readable after a change, until [`clear`](crate::Notifier::clear)).
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
@@ -1018,6 +1019,7 @@ impl std::os::fd::AsRawFd for crate::Notifier {
     }
 }
 
+#[cfg(not(loom))]
 impl std::os::fd::AsFd for crate::Notifier {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;

@@ -40,6 +40,11 @@ use throughput::Pipeline;
 ///             in one process; time per frame, speed in GiB/s, and against the socket. The
 ///             stream's hand-off alone (nobody touches the bytes) shows its time per frame only
 ///
+/// Every case runs in several rounds (--rounds, default 3), the rounds interleaved so that a
+/// machine that slows down for a while slows every case alike; each row shows the median of
+/// the rounds' medians and their spread (the largest minus the smallest, over the median). A
+/// spread above 20 % means the machine was too noisy to judge that row: the table says so.
+///
 /// A progress line goes to stderr while it runs (when stderr is a terminal). --json prints one
 /// object with the machine's description and every result, for scripts.
 #[derive(Debug, clap::Args)]
@@ -53,9 +58,13 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 
-    /// Fewer rounds per case (a rough picture in a few seconds)
+    /// Fewer samples per case, and one round (a rough picture in a few seconds)
     #[arg(long)]
     quick: bool,
+
+    /// How many times to run every case (the median of the rounds is shown, with their spread)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50))]
+    rounds: Option<u32>,
 
     /// Run only the cases whose id contains this text (ids: latency/raw-atomics,
     /// latency/cell, local/snapshot-4KiB, ...)
@@ -147,6 +156,8 @@ struct Row {
     id: String,
     label: String,
     summary: Summary,
+    /// Each round's median.
+    rounds: Vec<std::time::Duration>,
     /// The id of the row this one is compared with.
     baseline: Option<String>,
     /// Bytes moved per operation (throughput rows).
@@ -257,29 +268,40 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let pinned = cpus >= 2 && shmkit::bench_support::pin_to_cpu(0);
     set_peer_cpu(pinned.then_some(1));
     let progress = std::io::stderr().is_terminal();
-    let mut rows = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        if progress {
-            let _ = write!(
-                std::io::stderr(),
-                "\r\x1b[K[{}/{}] {} …",
-                i + 1,
-                cases.len(),
-                case.label
-            );
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }) as usize;
+    // Rounds outside, cases inside: a noisy minute spreads over every case alike.
+    let mut per_case: Vec<Vec<Summary>> = vec![Vec::new(); cases.len()];
+    for round in 0..rounds {
+        for (i, case) in cases.iter().enumerate() {
+            if progress {
+                let _ = write!(
+                    std::io::stderr(),
+                    "\r\x1b[K[round {}/{rounds}, {}/{}] {} …",
+                    round + 1,
+                    i + 1,
+                    cases.len(),
+                    case.label
+                );
+            }
+            let samples = (case.run)(args.quick)?;
+            let summary = Summary::of(samples)
+                .ok_or_else(|| Error::Failed(format!("{}: no samples", case.id)))?;
+            per_case[i].push(summary);
         }
-        let samples = (case.run)(args.quick)?;
-        let summary = Summary::of(samples)
-            .ok_or_else(|| Error::Failed(format!("{}: no samples", case.id)))?;
-        rows.push(Row {
+    }
+    let rows: Vec<Row> = cases
+        .iter()
+        .zip(per_case)
+        .map(|(case, summaries)| Row {
             group: case.group,
             id: case.id.clone(),
             label: case.label.clone(),
-            summary,
+            summary: Summary::middle(&summaries),
+            rounds: summaries.iter().map(|s| s.median).collect(),
             baseline: case.baseline.clone(),
             bytes: case.bytes,
-        });
-    }
+        })
+        .collect();
     if progress {
         let _ = write!(std::io::stderr(), "\r\x1b[K");
     }
@@ -289,6 +311,17 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         table(out, &rows, &machine(cpus, pinned))
     }
 }
+
+/// The spread of a row's rounds: (largest median − smallest) / the median of medians.
+fn spread(row: &Row) -> f64 {
+    let (Some(min), Some(max)) = (row.rounds.iter().min(), row.rounds.iter().max()) else {
+        return 0.0;
+    };
+    (*max - *min).as_secs_f64() / row.summary.median.as_secs_f64().max(1e-12)
+}
+
+/// Above this spread a row's figures are too noisy to judge.
+const NOISY: f64 = 0.20;
 
 /// How many times faster than its baseline `row` is: the baseline's median time over the row's
 /// (per round trip, operation or frame alike), so above 1 is faster, below 1 slower.
@@ -343,6 +376,9 @@ fn to_json(rows: &[Row], machine: Value) -> Value {
                 "median_ns": r.summary.median.as_nanos() as u64,
                 "p99_ns": r.summary.p99.as_nanos() as u64,
                 "samples": r.summary.samples,
+                "round_medians_ns": r.rounds.iter().map(|d| d.as_nanos() as u64).collect::<Vec<_>>(),
+                "spread": spread(r),
+                "noisy": spread(r) > NOISY,
                 "baseline": r.baseline,
                 "speedup": speedup(rows, r),
                 "bytes_per_op": r.bytes,
@@ -391,7 +427,10 @@ fn table(out: &mut Output, rows: &[Row], m: &Value) -> Result<()> {
         } else {
             ("median", "p99")
         };
-        out.line(format_args!("{title:<66} {c1:>10} {c2:>9} {vs:>14}"))?;
+        out.line(format_args!(
+            "{title:<66} {c1:>10} {c2:>9} {:>7} {vs:>14}",
+            "spread"
+        ))?;
         for r in group_rows {
             let vs = speedup(rows, r).map_or(String::new(), speedup_text);
             let second = match (speed, r.bytes) {
@@ -399,15 +438,36 @@ fn table(out: &mut Output, rows: &[Row], m: &Value) -> Result<()> {
                 (true, None) => "-".into(),
                 (false, _) => short_time(r.summary.p99),
             };
+            let sp = spread(r);
+            let spread_text = if r.rounds.len() < 2 {
+                "-".to_string()
+            } else {
+                format!("{:.0}%{}", sp * 100.0, if sp > NOISY { "!" } else { "" })
+            };
             let line = format!(
-                "  {:<64} {:>10} {:>9} {:>14}",
+                "  {:<64} {:>10} {:>9} {:>7} {:>14}",
                 r.label,
                 short_time(r.summary.median),
                 second,
+                spread_text,
                 vs
             );
             out.line(line.trim_end())?;
         }
+    }
+    let noisy = rows.iter().filter(|r| spread(r) > NOISY).count();
+    let rounds = rows.first().map_or(0, |r| r.rounds.len());
+    out.line("")?;
+    out.line(format_args!(
+        "{rounds} round(s) per case: the median of the rounds' medians; spread = (largest - \
+         smallest) / median"
+    ))?;
+    if noisy > 0 {
+        out.line(format_args!(
+            "note: {noisy} row(s) marked ! spread more than {:.0}% between rounds: the machine was \
+             too noisy to judge them; run again on a quieter machine",
+            NOISY * 100.0
+        ))?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// The distribution of one case's samples (each a duration per operation).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub median: Duration,
     pub p99: Duration,
@@ -28,6 +28,16 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// Of several rounds' summaries, the one whose median is the median (an odd count: the
+    /// middle one; even: the lower of the two middles).
+    pub fn middle(rounds: &[Summary]) -> Summary {
+        let mut sorted = rounds.to_vec();
+        sorted.sort_by_key(|s| s.median);
+        sorted[(sorted.len() - 1) / 2]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +48,8 @@ mod tests {
         assert_eq!(s.median, Duration::from_nanos(51));
         assert_eq!(s.p99, Duration::from_nanos(99));
         assert!(Summary::of(vec![]).is_none());
+        let r = |n| Summary::of(vec![n]).unwrap();
+        assert_eq!(Summary::middle(&[r(30), r(10), r(20)]), r(20));
+        assert_eq!(Summary::middle(&[r(30), r(10)]), r(10));
     }
 }
