@@ -268,3 +268,52 @@ fn listening_beyond_loopback_is_said_loudly() {
     assert!(line.contains("sees every segment you can read"), "{line}");
     assert_eq!(v.get("/").status, 200);
 }
+
+#[test]
+fn open_starts_the_desktop_s_opener_on_the_url() {
+    if windows() || shmkit::test_support::BACKEND != "linux" {
+        return;
+    }
+    // A stand-in for xdg-open that writes down what it was asked to open.
+    let dir = std::env::temp_dir().join(format!("shmkit-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let opened = dir.join("opened");
+    let script = dir.join("xdg-open");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", opened.display()),
+    )
+    .unwrap();
+    // (chmod rather than std::os::unix, which would not build for Windows.)
+    assert!(
+        Command::new("chmod")
+            .arg("755")
+            .arg(&script)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(bin())
+        .args(["view", "--open"])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let _child = Killed(child);
+    let got = support::eventually("the opener to run", || {
+        std::fs::read_to_string(&opened).ok()
+    });
+    assert_eq!(got.trim(), url.trim());
+    let _ = std::fs::remove_dir_all(&dir);
+}
