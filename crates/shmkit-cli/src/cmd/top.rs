@@ -238,7 +238,8 @@ fn ago(now: SystemTime, t: Option<SystemTime>) -> String {
     }
 }
 
-/// The holders in `width` columns: `4242,4243`, or `4242 +3` when they do not fit.
+/// The holders in `width` columns: `4242,4243`, `4242 +3`, or `4 pids` when even that does not
+/// fit.
 fn holders(h: &shmkit::Holders, width: usize) -> String {
     let all = show::holders_short(h);
     if all.chars().count() <= width {
@@ -246,7 +247,13 @@ fn holders(h: &shmkit::Holders, width: usize) -> String {
     }
     let mut pids = all.split(',');
     let first = pids.next().unwrap_or_default();
-    format!("{first} +{}", pids.count())
+    let rest = pids.count();
+    let short = format!("{first} +{rest}");
+    if short.chars().count() <= width {
+        short
+    } else {
+        format!("{} pids", rest + 1)
+    }
 }
 
 /// The counters a rate is made of, per segment: (frames or values, bytes).
@@ -298,10 +305,10 @@ pub fn screen(
         ),
         String::new(),
     ];
-    // NAME KIND STATE FORMAT RATE BYTES/S SUBS HOLDERS: 16+6+5+15+9+11+4 and 7 spaces leave
-    // HOLDERS 7 columns of 80; a wider terminal gives the rest to NAME, FORMAT and HOLDERS.
+    // NAME KIND STATE FORMAT RATE BYTES/S SUBS HOLDERS: 15+6+5+15+9+11+4 and 7 spaces leave
+    // HOLDERS 8 columns of 80; a wider terminal gives the rest to NAME, FORMAT and HOLDERS.
     let extra = width.saturating_sub(80);
-    let (name_w, format_w) = (16 + extra / 3, 15 + extra / 3);
+    let (name_w, format_w) = (15 + extra / 3, 15 + extra / 3);
     let row = |cells: [&str; 8]| -> String {
         let line = format!(
             "{:<name_w$} {:<6} {:<5} {:<format_w$} {:>9} {:>11} {:>4} {}",
@@ -344,7 +351,7 @@ pub fn screen(
             &rate_s,
             &bytes_s,
             &subs,
-            &holders(&info.holders, width.saturating_sub(73)),
+            &holders(&info.holders, width.saturating_sub(name_w + format_w + 42)),
         ]));
         if let Some(Details::Stream(s)) = &info.details {
             let old_subs = match old.get(info.name.as_str()).and_then(|o| o.details.as_ref()) {
@@ -393,6 +400,10 @@ mod tests {
         let held = shmkit::Holders::Held(vec![4242, 4243, 4244]);
         assert_eq!(holders(&held, 20), "4242,4243,4244");
         assert_eq!(holders(&held, 7), "4242 +2");
+        assert_eq!(
+            holders(&shmkit::Holders::Held(vec![1234567, 7654321]), 8),
+            "2 pids"
+        );
         let now = SystemTime::now();
         assert_eq!(ago(now, None), "never");
         assert_eq!(ago(now, Some(now - Duration::from_secs(5))), "5s ago");
