@@ -30,7 +30,7 @@ cargo test -p shmkit-cli --locked --test browser -- --ignored --test-threads=1 -
     2>&1 | tee target/viewer-artifacts/browser-tests.log
 status=${PIPESTATUS[0]}
 set -e
-echo "== displayed frame rates (the page's own count; 30 fps published):"
+echo "== displayed frame rates (counted in the page):"
 grep -o 'MEASURED.*' target/viewer-artifacts/browser-tests.log || true
 echo "screenshots: $(ls target/viewer-artifacts/*.png 2>/dev/null | tr '\n' ' ')"
 echo "viewer checks took $((SECONDS - t0))s"

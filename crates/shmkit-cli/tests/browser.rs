@@ -630,7 +630,8 @@ fn the_index_lists_a_new_segment_at_its_next_refresh() {
 
 /// The displayed frame rate of 640x480 and 1920x1080 RGBA streams published at 30 fps, and the
 /// publisher's rate with and without the page: printed, not asserted (speed is measured, not
-/// tested). `.ci/viewer.sh` shows the figures.
+/// tested). A 1080p stream at 60 fps shows the page's ceiling. `.ci/viewer.sh` shows the
+/// figures.
 #[test]
 #[ignore = "needs chromium and chromedriver: bash .ci/viewer.sh"]
 fn measure_the_displayed_frame_rate() {
@@ -638,9 +639,9 @@ fn measure_the_displayed_frame_rate() {
         return;
     }
     let browser = Browser::start();
-    for (w, h) in [(640, 480), (1920, 1080)] {
-        let name = Name::new(&format!("br-fps{w}"));
-        let _publisher = publish(name.as_str(), w, h, 30, 120, "gradient");
+    for (w, h, fps) in [(640, 480, 30), (1920, 1080, 30), (1920, 1080, 60)] {
+        let name = Name::new(&format!("br-fps{w}-{fps}"));
+        let _publisher = publish(name.as_str(), w, h, fps, 120, "gradient");
         let frames = || match Segment::info(name.as_str()).unwrap().details {
             Some(shmkit::Details::Stream(s)) => s.frames,
             _ => 0,
@@ -675,13 +676,13 @@ fn measure_the_displayed_frame_rate() {
         let median = (samples[4] + samples[5]) / 2.0;
         assert!(median > 0.0, "frames are shown");
         println!(
-            "MEASURED rgba8:{w}x{h} at 30 fps: page shows median {median:.1} fps \
+            "MEASURED rgba8:{w}x{h} at {fps} fps: page shows median {median:.1} fps \
              (min {:.0}, max {:.0}); publisher {alone:.1} fps alone, {watched:.1} fps watched \
              ({:.2}x)",
             samples[0],
             samples[9],
             watched / alone
         );
-        browser.screenshot(&format!("stream-{w}x{h}"));
+        browser.screenshot(&format!("stream-{w}x{h}-{fps}fps"));
     }
 }
