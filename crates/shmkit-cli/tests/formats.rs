@@ -16,10 +16,25 @@ fn persistent() -> bool {
     shmkit::test_support::PERSISTENT
 }
 
-fn file(tag: &str, bytes: &[u8]) -> std::path::PathBuf {
+/// A temporary file, removed on drop.
+struct File(std::path::PathBuf);
+
+impl File {
+    fn to_str(&self) -> Option<&str> {
+        self.0.to_str()
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn file(tag: &str, bytes: &[u8]) -> File {
     let path = std::env::temp_dir().join(format!("shmkit-fmt-{}-{tag}", std::process::id()));
     std::fs::write(&path, bytes).unwrap();
-    path
+    File(path)
 }
 
 #[test]
@@ -29,8 +44,8 @@ fn pub_records_a_raw_image_format_and_sizes_the_stream_for_it() {
     }
     let name = Name::new("fmt-pub");
     let n = name.as_str();
-    let picture = file("pic", &[7u8; 4 * 3 * 2]);
-    let picture = picture.to_str().unwrap();
+    let picture_file = file("pic", &[7u8; 4 * 3 * 2]);
+    let picture = picture_file.to_str().unwrap();
     shmkit(&["pub", n, "--format", "rgba8:3x2", "-f", picture])
         .ok()
         .stdout_has("published 1 frame (24 B)");
