@@ -88,6 +88,19 @@ pub fn json(info: &ForeignInfo) -> Value {
     })
 }
 
+/// The TARGET that opens the object's bytes (`posix:NAME`, a Qt System V key string), if it
+/// has bytes to show (semaphores and key files have none).
+pub fn target(info: &ForeignInfo) -> Option<String> {
+    match info.object {
+        Object::PosixSegment => Some(format!("posix:{}", info.name)),
+        Object::SysvSegment { .. } => info
+            .key_file
+            .as_ref()
+            .map(|k| format!("systemv:{}", k.to_string_lossy())),
+        _ => None,
+    }
+}
+
 /// A one-line summary for `gc --foreign`.
 pub fn summary(info: &ForeignInfo) -> String {
     format!(

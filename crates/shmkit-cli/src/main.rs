@@ -18,6 +18,7 @@ mod show;
 mod source;
 mod target;
 mod util;
+mod view;
 
 use std::process::ExitCode;
 
@@ -83,6 +84,8 @@ Examples:
   shmkit gc --dry-run            what crashed programs left behind (gc removes it)
   shmkit dump qt:frames          the bytes of a Qt app's QSharedMemory(\"frames\")
   shmkit gc --foreign --dry-run  what crashed Qt and Python programs left behind
+  shmkit top                     every segment live: publish rates, subscribers, losses
+  shmkit view cam0               a web page with cam0's frames live (open the printed URL)
 
 Run `shmkit help COMMAND` for a command's options and examples.";
 

@@ -54,7 +54,7 @@ fn pids(holders: &Holders) -> Option<Vec<u32>> {
 }
 
 /// Holders for a table cell: `4242,4243`, `-` for nobody, `?` when unknown.
-fn holders_short(holders: &Holders) -> String {
+pub fn holders_short(holders: &Holders) -> String {
     match pids(holders) {
         Some(p) if p.is_empty() && matches!(holders, Holders::Held(_)) => "yes".into(),
         Some(p) if p.is_empty() => "-".into(),

@@ -57,10 +57,11 @@ pub struct Range {
 }
 
 /// How to create a missing cell (`write --create`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CreateCell {
     pub capacity: usize,
     pub mode: u32,
+    pub format: Option<shmkit::Format>,
 }
 
 impl Source {
@@ -114,11 +115,14 @@ impl Source {
             Err(Error::Shmkit(e)) if e.kind() == ErrorKind::NotFound => {}
             other => return other,
         }
-        let cell = CellOptions::new()
+        let mut opts = CellOptions::new()
             .capacity(how.capacity)
             .mode(how.mode)
-            .lifetime(Lifetime::Persistent)
-            .open_or_create(name.as_str())?;
+            .lifetime(Lifetime::Persistent);
+        if let Some(f) = how.format {
+            opts = opts.format(f);
+        }
+        let cell = opts.open_or_create(name.as_str())?;
         Ok(Source::Cell(cell))
     }
 

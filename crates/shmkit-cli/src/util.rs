@@ -121,6 +121,19 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
     }
 }
 
+/// The help of every `--format` option.
+pub const FORMAT_HELP: &str = "What the bytes are, recorded for every tool to show: a raw image \
+PIXEL:WIDTHxHEIGHT[:stride=BYTES] with PIXEL gray8, gray16le, rgb8, bgr8, rgba8 or bgra8 \
+(rgba8:1920x1080), or a media type (image/png, image/jpeg, text/plain, application/json, any \
+type/subtype)";
+
+/// Parses `--format`: a raw image format (`rgba8:1920x1080`) or a media type (`image/png`), as
+/// [`shmkit::Format`]'s parser reads them; the error says which rule was broken.
+pub fn parse_format(s: &str) -> Result<shmkit::Format, String> {
+    s.parse::<shmkit::Format>()
+        .map_err(|e| e.reason_text().to_string())
+}
+
 /// Permission bits as `ls -l` users read them in octal: `0600`.
 pub fn format_mode(mode: u32) -> String {
     format!("{mode:04o}")

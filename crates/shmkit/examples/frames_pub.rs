@@ -1,21 +1,23 @@
-//! Publishes video-like frames to a stream: 1920x1080 RGBA, 8 294 400 bytes each, written in
-//! place in the shared ring (zero copies) at a steady frame rate.
+//! Publishes video frames to a stream: 1920x1080 RGBA, 8 294 400 bytes each, written in place in
+//! the shared ring (zero copies) at a steady frame rate. The stream describes itself
+//! (`rgba8:1920x1080`), so tools show its frames as pictures.
 //!
 //! ```text
 //! cargo run --release --example frames_pub -- cam0 --fps 30 --seconds 60
 //! cargo run --release --example frames_sub -- cam0        # in another terminal
+//! shmkit view cam0                                        # or watch it in a browser
 //! ```
 //!
 //! Options: `--fps F` (default 30), `--seconds N` (default: until killed), `--block` (the
 //! publisher waits for the slowest subscriber instead of overwriting frames it has not read).
 //!
 //! Each frame is filled where it lies in the ring, through [`Publisher::loan`]: no buffer of
-//! ours, no copy into shared memory. It carries its counter (bytes 0..8), a 64-bit checksum of
-//! everything after byte 16 (bytes 8..16), and then a pattern derived from the counter, so
-//! `frames_sub` can tell a whole frame from a torn or mixed-up one. The ring holds 64 MiB, about
-//! eight frames: with the default `Overwrite` policy, a subscriber more than that far behind
-//! loses frames and is told how many; with `--block`, none are lost and the publisher slows
-//! down to the slowest subscriber instead.
+//! ours, no copy into shared memory. It is a picture that moves — a colour gradient scrolling
+//! sideways under a white bar — and its first 16 bytes (the top-left four pixels) carry its
+//! counter and a 64-bit checksum of everything after them, so `frames_sub` can tell a whole frame
+//! from a torn or mixed-up one. The ring holds 64 MiB, about eight frames: with the default
+//! `Overwrite` policy, a subscriber more than that far behind loses frames and is told how many;
+//! with `--block`, none are lost and the publisher slows down to the slowest subscriber instead.
 //!
 //! The stream records its format (`rgba8:1920x1080`), so a viewer shows the frames as pictures
 //! (`crates/shmkit-c/examples/qt/qt_viewer`). The stream disappears when this publisher and every
@@ -27,16 +29,29 @@ use std::time::{Duration, Instant};
 use shmkit::stream::{Policy, Publisher, StreamOptions};
 use shmkit::{Format, Pixel};
 
+const WIDTH: usize = 1920;
+const HEIGHT: usize = 1080;
 /// 1920 x 1080 pixels of 4 bytes (RGBA).
-const FRAME_LEN: usize = 1920 * 1080 * 4;
+const FRAME_LEN: usize = WIDTH * HEIGHT * 4;
 /// Counter and checksum come first.
 const HEAD: usize = 16;
 
-/// The pattern word `i` of frame `counter` (the same in `frames_sub.rs`).
-fn pattern(counter: u64, i: usize) -> u64 {
-    counter
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(i as u64)
+/// The pixel at `x` of every row of frame `counter`, with green 0 (green is the row's): a red
+/// gradient scrolling right, and a white bar 48 pixels wide crossing the picture every 5 s at 30
+/// fps (the same in `frames_sub.rs`). `true` marks the bar, which has no green of the row.
+fn column(counter: u64, x: usize) -> ([u8; 4], bool) {
+    let shift = (counter as usize).wrapping_mul(4) % WIDTH;
+    let bar = (x + WIDTH - (counter as usize).wrapping_mul(12) % WIDTH) % WIDTH < 48;
+    if bar {
+        return ([255, 255, 255, 255], true);
+    }
+    let red = ((x + WIDTH - shift) % WIDTH * 255 / (WIDTH - 1)) as u8;
+    ([red, 0, 96, 255], false)
+}
+
+/// The green of row `y`: a vertical gradient.
+fn row_green(y: usize) -> u8 {
+    (y * 255 / (HEIGHT - 1)) as u8
 }
 
 /// One step of the checksum: FNV-1a over 64-bit words (the same in `frames_sub.rs`).
@@ -46,15 +61,21 @@ fn mix(h: u64, word: u64) -> u64 {
 
 const CHECKSUM_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// Writes frame `counter` into `frame`: the pattern and its checksum in one pass.
+/// Writes frame `counter` into `frame`: the picture, then its counter and checksum over it.
 fn fill(frame: &mut [u8], counter: u64) {
-    let (head, body) = frame.split_at_mut(HEAD);
-    let mut sum = CHECKSUM_SEED;
-    for (i, word) in body.chunks_exact_mut(8).enumerate() {
-        let w = pattern(counter, i);
-        word.copy_from_slice(&w.to_le_bytes());
-        sum = mix(sum, w);
+    let columns: Vec<([u8; 4], bool)> = (0..WIDTH).map(|x| column(counter, x)).collect();
+    for (y, line) in frame.chunks_exact_mut(WIDTH * 4).enumerate() {
+        let green = row_green(y);
+        for (px, (rgba, bar)) in line.chunks_exact_mut(4).zip(&columns) {
+            px.copy_from_slice(rgba);
+            if !bar {
+                px[1] = green;
+            }
+        }
     }
+    let (head, body) = frame.split_at_mut(HEAD);
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let sum = body.chunks_exact(8).map(word).fold(CHECKSUM_SEED, mix);
     head[..8].copy_from_slice(&counter.to_le_bytes());
     head[8..].copy_from_slice(&sum.to_le_bytes());
 }
@@ -114,16 +135,19 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> shmkit::Result<()> {
     let mut publisher: Publisher = StreamOptions::new()
-        // Recorded in the header: viewers (the Qt example `qt_viewer`) and `shmkit info` know
-        // the bytes are 1920x1080 RGBA pictures.
-        .format(Format::image(Pixel::Rgba8, 1920, 1080)?)
+        // Recorded in the header: viewers (`shmkit view`, the Qt example `qt_viewer`) and
+        // `shmkit info` know the bytes are 1920x1080 RGBA pictures.
+        .format(Format::image(Pixel::Rgba8, WIDTH as u32, HEIGHT as u32)?)
         .max_frame(FRAME_LEN)
         .ring(64 << 20)
         .policy(args.policy)
         .create_or_open_publisher(args.name.as_str(), Duration::ZERO)?;
     println!(
-        "frames_pub: publishing 1920x1080 RGBA frames ({FRAME_LEN} bytes) to {:?} at {} fps, \
-         policy {}, ring {} MiB",
+        "frames_pub: publishing {} frames ({FRAME_LEN} bytes) to {:?} at {} fps, policy {}, \
+         ring {} MiB",
+        publisher
+            .format()
+            .map_or(String::new(), ToString::to_string),
         args.name,
         args.fps,
         publisher.policy().as_str(),

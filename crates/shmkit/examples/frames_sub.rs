@@ -27,17 +27,31 @@ use shmkit::ErrorKind;
 use shmkit::stream::{StreamOptions, Subscriber};
 
 /// 1920 x 1080 pixels of 4 bytes (RGBA).
-const FRAME_LEN: usize = 1920 * 1080 * 4;
+const FRAME_LEN: usize = WIDTH * 1080 * 4;
 /// Counter and checksum come first.
 const HEAD: usize = 16;
 /// No frame for this long: the publisher has stopped.
 const IDLE_END: Duration = Duration::from_secs(3);
 
-/// The pattern word `i` of frame `counter` (the same in `frames_pub.rs`).
-fn pattern(counter: u64, i: usize) -> u64 {
-    counter
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(i as u64)
+const WIDTH: usize = 1920;
+
+/// The pixel at `x` of every row of frame `counter`, with green 0 (the same in `frames_pub.rs`).
+fn column(counter: u64, x: usize) -> ([u8; 4], bool) {
+    let shift = (counter as usize).wrapping_mul(4) % WIDTH;
+    let bar = (x + WIDTH - (counter as usize).wrapping_mul(12) % WIDTH) % WIDTH < 48;
+    if bar {
+        return ([255, 255, 255, 255], true);
+    }
+    let red = ((x + WIDTH - shift) % WIDTH * 255 / (WIDTH - 1)) as u8;
+    ([red, 0, 96, 255], false)
+}
+
+/// The first body word of frame `counter`: pixels 4 and 5 of row 0 (green 0 there).
+fn first_word(counter: u64) -> u64 {
+    let mut w = [0u8; 8];
+    w[..4].copy_from_slice(&column(counter, 4).0);
+    w[4..].copy_from_slice(&column(counter, 5).0);
+    u64::from_le_bytes(w)
 }
 
 /// One step of the checksum: FNV-1a over 64-bit words (the same in `frames_pub.rs`).
@@ -89,7 +103,7 @@ impl Check {
     /// Whether the frame was whole: the right length, and a checksum that matches its
     /// contents; the first word also ties the contents to the counter in the header.
     fn whole(&self) -> bool {
-        self.seen == FRAME_LEN && self.sum == self.want && self.first == pattern(self.counter, 0)
+        self.seen == FRAME_LEN && self.sum == self.want && self.first == first_word(self.counter)
     }
 }
 

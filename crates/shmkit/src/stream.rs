@@ -874,6 +874,7 @@ mod handle {
         subscribers: Option<u32>,
         from: JoinAt,
         spin: Duration,
+        hold: bool,
     }
 
     impl Default for StreamOptions {
@@ -896,6 +897,7 @@ mod handle {
                 subscribers: None,
                 from: JoinAt::Newest,
                 spin: Duration::ZERO,
+                hold: true,
             }
         }
 
@@ -934,6 +936,18 @@ mod handle {
         /// Where a new subscriber starts (default [`JoinAt::Newest`]).
         pub fn from(mut self, from: JoinAt) -> StreamOptions {
             self.from = from;
+            self
+        }
+
+        /// Whether a subscriber of a [`Policy::Block`] stream holds the publisher back (default
+        /// `true`). One that does not — a viewer, a monitor, a tool that must never slow the
+        /// publisher down — takes no subscriber slot and reads like a subscriber of an
+        /// `Overwrite` stream: it may lose frames (and is told how many), its views are
+        /// [`SharedBytes`] checked with [`FrameView::is_intact`], and it does not appear in the
+        /// stream's statistics. It needs no write access. No effect on `Overwrite` streams,
+        /// whose subscribers never hold the publisher back.
+        pub fn hold(mut self, hold: bool) -> StreamOptions {
+            self.hold = hold;
             self
         }
 
@@ -1114,7 +1128,7 @@ mod handle {
             let name = name.into_name().map_err(|e| e.during(Op::Open))?;
             let opts = self.seg.clone().access(Access::ReadOnly);
             let seg = Segment::open_with(&name, &opts, Some(Kind::Stream))?;
-            Subscriber::join(Stream::validate(seg)?, self.from, self.spin)
+            Subscriber::join(Stream::validate(seg)?, self.from, self.spin, self.hold)
         }
     }
 
@@ -1724,8 +1738,28 @@ mod handle {
             StreamOptions::new().subscribe(name)
         }
 
-        fn join(s: Stream, from: JoinAt, spin: Duration) -> Result<Subscriber> {
+        fn join(s: Stream, from: JoinAt, spin: Duration, hold: bool) -> Result<Subscriber> {
             let ctl = s.ctl();
+            if s.policy == Policy::Block && !hold {
+                // Not holding the publisher back: no slot, no cursor; frames are checked against
+                // `oldest` after reading, as in an Overwrite stream (the publisher advances it
+                // before overwriting under both policies: protocol step 3).
+                let pos = match from {
+                    JoinAt::Newest => ctl.pos.tail.load(Ordering::Acquire),
+                    JoinAt::Oldest => ctl.reclaim.oldest.load(Ordering::Acquire),
+                };
+                let next_seq = seq_at(ctl, &s.mem(), pos);
+                return Ok(Subscriber {
+                    s,
+                    st: SubState { pos, next_seq },
+                    slot: None,
+                    spin,
+                    lost: 0,
+                    received: 0,
+                    held: None,
+                    scratch: Vec::new(),
+                });
+            }
             let block = s.policy == Policy::Block;
             if block && !s.seg.control_writable() {
                 return Err(s.error(

@@ -523,6 +523,65 @@ fn lying_positions_at_join_and_huge_sequence_numbers_do_not_panic() {
     let _ = sub.try_recv(&mut Vec::new());
 }
 
+/// A subscriber that does not hold a `Block` stream's publisher back (a viewer): the publisher
+/// laps it without waiting, it learns how many frames it lost, and what it reads is whole and
+/// checked; a holding subscriber next to it still makes the publisher wait.
+#[test]
+fn a_subscriber_that_does_not_hold_never_slows_a_block_publisher() {
+    let name = unique_name("shold");
+    let mut p = StreamOptions::new()
+        .max_frame(1024)
+        .ring(4096)
+        .policy(Policy::Block)
+        .subscribers(1)
+        .create(&name)
+        .unwrap();
+    let mut viewer = StreamOptions::new().hold(false).subscribe(&name).unwrap();
+    // It takes no slot: the stream's only slot is still free for a holding subscriber.
+    assert_eq!(p.subscribers(), 0);
+    let mut frame = [0u8; 1000];
+    for seq in 1..=20u64 {
+        frame.fill(seq as u8);
+        // Never waits: 20 frames of 1 KiB through a 4 KiB ring, nobody reading.
+        assert_eq!(
+            p.send_timeout(&frame, Duration::from_millis(50)).unwrap(),
+            seq
+        );
+    }
+    let mut buf = Vec::new();
+    let got = viewer.recv_timeout(&mut buf, T).unwrap();
+    assert!(got.lost > 0 && got.seq > 1, "{got:?}");
+    assert_eq!(
+        got.seq - 1,
+        got.lost,
+        "every frame before it is counted as lost"
+    );
+    assert!(buf.iter().all(|&b| b == got.seq as u8), "a whole frame");
+    // Its in-place views are shared bytes, checked after reading.
+    p.send(&[21u8; 10]).unwrap();
+    viewer.seek_newest();
+    let view = viewer.recv_view(T).unwrap();
+    assert!(view.as_slice().is_none());
+    assert_eq!(view.bytes().to_vec(), [21u8; 10]);
+    assert!(view.is_intact());
+    drop(view);
+
+    // A holding subscriber takes the slot, and the publisher waits for it.
+    let _holder = StreamOptions::new().subscribe(&name).unwrap();
+    assert_eq!(p.subscribers(), 1);
+    let mut waited = false;
+    for _ in 0..8 {
+        if p.send_timeout(&frame, Duration::from_millis(50)).is_err() {
+            waited = true;
+            break;
+        }
+    }
+    assert!(
+        waited,
+        "a holding subscriber that does not read fills the ring"
+    );
+}
+
 /// Regression: `create_or_open_publisher` silently took whatever existed — a process asking for
 /// a Block stream of 1 MiB frames got an Overwrite stream of 64 KiB frames, and failed or lost
 /// frames later. Now what it asked for is compared, and a mismatch names both sides.

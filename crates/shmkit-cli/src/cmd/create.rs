@@ -26,6 +26,8 @@ use crate::util;
 Examples:
   shmkit create cam0 --size 8M                8 MiB of data, only for you (mode 0600)
   shmkit create table --size 64K --mode 0640  your group may read it too
+  shmkit create pic --size 1200K --format rgb8:640x640   says what its bytes are (`shmkit view`
+                                              draws it)
   shmkit create py_buf --size 4096 --raw      headerless, for SharedMemory(name=\"py_buf\",
                                               track=False): without track=False, Python deletes
                                               it when the Python program exits")]
@@ -47,19 +49,37 @@ pub struct Args {
     /// segment it attached when the program exits
     #[arg(long)]
     raw: bool,
+
+    #[arg(long, value_name = "FORMAT", help = util::FORMAT_HELP, conflicts_with = "raw",
+          value_parser = util::parse_format)]
+    format: Option<shmkit::Format>,
 }
 
 /// Creates the segment and says what it made.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
-    let segment = SegmentOptions::new()
+    let mut opts = SegmentOptions::new();
+    if let Some(f) = &args.format {
+        if f.frame_len().is_some_and(|n| n > args.size) {
+            return Err(crate::error::Error::Failed(format!(
+                "cannot create {}: one picture of {f} takes {}, more than --size {}; nothing \
+                 was created",
+                args.name,
+                human_bytes(f.frame_len().unwrap_or(0) as u64),
+                human_bytes(args.size as u64)
+            )));
+        }
+        opts = opts.format(f.clone());
+    }
+    let segment = opts
         .size(args.size)
         .mode(args.mode)
         .lifetime(Lifetime::Persistent)
         .raw(args.raw)
         .create(args.name.as_str())?;
-    let format = match segment.kind() {
-        Some(kind) => format!("{kind} segment"),
-        None => "raw segment (no header)".to_string(),
+    let format = match (segment.kind(), segment.format()) {
+        (Some(kind), Some(f)) => format!("{kind} segment ({f})"),
+        (Some(kind), None) => format!("{kind} segment"),
+        (None, _) => "raw segment (no header)".to_string(),
     };
     out.line(format_args!(
         "created {name}: {format} of {size}, mode {mode}, persistent — remove it with `shmkit rm {name}`",

@@ -36,6 +36,25 @@ pub struct Args {
     json: bool,
 }
 
+/// The target as `info --json` describes it (for `shmkit view`'s statistics).
+pub fn json_of(target: &Target) -> Result<serde_json::Value> {
+    let name = match target {
+        Target::Qt(key) => return Ok(foreign::qt_json(&qt::inspect(key)?)),
+        Target::Shmkit(name) => name.clone(),
+        Target::Posix(name) => name.to_string(),
+    };
+    let info = Segment::info(&name)?;
+    if !info.kind.is_shmkit() {
+        if let Some(f) = interop::list()
+            .ok()
+            .and_then(|all| all.into_iter().find(|f| f.name == name))
+        {
+            return Ok(foreign::json(&f));
+        }
+    }
+    Ok(show::json(&info))
+}
+
 /// Describes the target as `key: value` lines or JSON.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let name = match &args.target {

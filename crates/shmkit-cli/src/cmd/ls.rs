@@ -42,6 +42,25 @@ pub struct Args {
     json: bool,
 }
 
+/// Every object, as `ls --json` describes it, sorted by name (for `shmkit view`'s index).
+pub fn census_json() -> Result<Vec<serde_json::Value>> {
+    let infos = Segment::list()?;
+    let others = interop::list().unwrap_or_default();
+    let known: std::collections::HashSet<&str> = others.iter().map(|f| f.name.as_str()).collect();
+    let mut all: Vec<serde_json::Value> = infos
+        .iter()
+        .filter(|i| !known.contains(i.name.as_str()))
+        .map(show::json)
+        .collect();
+    all.extend(others.iter().map(|f| {
+        let mut v = foreign::json(f);
+        v["target"] = foreign::target(f).map_or(serde_json::Value::Null, Into::into);
+        v
+    }));
+    all.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(all)
+}
+
 /// Lists the segments as a table or JSON.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
     let infos = Segment::list()?;

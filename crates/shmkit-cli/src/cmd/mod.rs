@@ -22,6 +22,7 @@ pub mod r#pub;
 pub mod read;
 pub mod rm;
 pub mod sub;
+pub mod top;
 pub mod watch;
 pub mod write;
 
@@ -55,6 +56,8 @@ pub enum Command {
     #[command(name = "demo-role", hide = true)]
     DemoRole(demo::RoleArgs),
     Lock(lock::Args),
+    Top(top::Args),
+    View(crate::view::Args),
 }
 
 impl Command {
@@ -77,6 +80,8 @@ impl Command {
             Command::Bench(args) => bench::run(args, out),
             Command::BenchRole(args) => bench::run_role(args, out),
             Command::Lock(args) => lock::run(args, out),
+            Command::Top(args) => top::run(args, out),
+            Command::View(args) => crate::view::run(args, out),
         }
     }
 }

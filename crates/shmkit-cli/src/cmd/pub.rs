@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use shmkit::stream::{Policy, Publisher, StreamOptions};
-use shmkit::{ErrorKind, Lifetime, human_bytes};
+use shmkit::{ErrorKind, Format, Lifetime, human_bytes};
 
 use crate::error::{Error, Result};
 use crate::follow::note;
@@ -15,8 +15,19 @@ use crate::interrupt::{CHECK_EVERY, Interrupted, on_interrupt};
 use crate::output::Output;
 use crate::util;
 
-/// The largest frame of a stream `pub` creates, unless --max-frame says otherwise.
+/// The largest frame of a stream `pub` creates, unless --max-frame (or a raw image --format)
+/// says otherwise.
 const DEFAULT_MAX_FRAME: u64 = 64 << 10;
+
+/// Frames of a raw image format a created stream's ring holds, unless --ring says otherwise
+/// (what `shmkit bench` measured as a good middle for large frames).
+const IMAGE_RING_FRAMES: usize = 4;
+
+const FORMAT_HELP_PUB: &str = "What the frames of a created stream are, recorded for every tool \
+to show: a raw image PIXEL:WIDTHxHEIGHT[:stride=BYTES] with PIXEL gray8, gray16le, rgb8, bgr8, \
+rgba8 or bgra8 (rgba8:1920x1080: then every frame is one picture of exactly that many bytes, \
+and the largest frame defaults to it), or a media type (image/png, image/jpeg, text/plain, \
+application/json, any type/subtype)";
 
 /// Publish frames to a stream
 ///
@@ -49,6 +60,8 @@ Examples:
   tail -f app.log | shmkit pub log           each new line of the log is a frame
   shmkit pub images -f a.png -f b.png        two files, two frames, byte for byte
   shmkit pub cam0 --max-frame 8M --ring 64M --policy block --file frame.raw
+  shmkit pub cam0 --format rgba8:640x480 -f frame.rgba   a picture `shmkit view cam0` draws
+  shmkit pub shots --format image/png -f a.png           PNG files, shown as pictures
   shmkit pub log --no-create < more.txt      only to a stream that exists
   shmkit pub log --wait 5s < more.txt        wait up to 5 s for the current publisher to end
   shmkit sub log --from oldest               (elsewhere) the frames still in the ring, then new ones")]
@@ -82,6 +95,10 @@ pub struct Args {
     /// the publisher until the slowest subscriber has read them [default: overwrite]
     #[arg(long, value_name = "POLICY", conflicts_with = "no_create")]
     policy: Option<PolicyArg>,
+
+    #[arg(long, value_name = "FORMAT", help = FORMAT_HELP_PUB, conflicts_with = "no_create",
+          value_parser = util::parse_format)]
+    format: Option<Format>,
 
     /// Permission bits of a created stream, in octal [default: 600]
     #[arg(long, value_name = "OCTAL", conflicts_with = "no_create", value_parser = util::parse_mode)]
@@ -157,6 +174,9 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
+            picture_fits(name, publisher.format(), line.len(), || {
+                format!("line {}", sent.frames + 1)
+            })?;
             match send(&mut publisher, &line, &interrupted)? {
                 Some(seq) => sent.add(seq, line.len()),
                 None => break,
@@ -262,6 +282,9 @@ fn open(args: &Args, files: &[(&Path, u64)], out: &mut Output) -> Result<Publish
     let check = |p: &Publisher| -> Result<()> {
         for (path, len) in files {
             fits(name, path, *len, p.max_frame() as u64)?;
+            picture_fits(name, p.format(), *len as usize, || {
+                path.display().to_string()
+            })?;
         }
         Ok(())
     };
@@ -274,9 +297,16 @@ fn open(args: &Args, files: &[(&Path, u64)], out: &mut Output) -> Result<Publish
         Err(e) if e.kind() == ErrorKind::NotFound && !args.no_create => {}
         Err(e) => return Err(open_error(args, e)),
     }
-    let max_frame = args.max_frame.unwrap_or(DEFAULT_MAX_FRAME);
+    let picture = args.format.as_ref().and_then(Format::frame_len);
+    let max_frame = args
+        .max_frame
+        .or(picture.map(|n| n as u64))
+        .unwrap_or(DEFAULT_MAX_FRAME);
     for (path, len) in files {
         fits(name, path, *len, max_frame)?;
+        picture_fits(name, args.format.as_ref(), *len as usize, || {
+            path.display().to_string()
+        })?;
     }
     let size = |what: &str, v: u64| {
         usize::try_from(v).map_err(|_| Error::Failed(format!("{what} of {v} bytes is too large")))
@@ -286,8 +316,16 @@ fn open(args: &Args, files: &[(&Path, u64)], out: &mut Output) -> Result<Publish
         .policy(args.policy.unwrap_or(PolicyArg::Overwrite).into())
         .mode(args.mode.unwrap_or(0o600))
         .lifetime(Lifetime::Persistent);
-    if let Some(ring) = args.ring {
-        opts = opts.ring(size("a ring", ring)?);
+    match (args.ring, picture) {
+        (Some(ring), _) => opts = opts.ring(size("a ring", ring)?),
+        (None, Some(_)) => {
+            let frame = shmkit::stream::frame_size(size("a maximum frame", max_frame)?);
+            opts = opts.ring(frame.saturating_mul(IMAGE_RING_FRAMES));
+        }
+        (None, None) => {}
+    }
+    if let Some(f) = &args.format {
+        opts = opts.format(f.clone());
     }
     // The options are checked before anything is created; another process may have created
     // the stream meanwhile, with its own settings: checked again.
@@ -324,6 +362,10 @@ fn settings_kept(args: &Args, p: &Publisher, out: &mut Output) -> Result<()> {
             Policy::from(policy).as_str(),
             p.policy().as_str()
         ));
+    }
+    if let Some(f) = args.format.as_ref().filter(|&f| p.format() != Some(f)) {
+        let has = p.format().map_or("none".to_string(), ToString::to_string);
+        differ.push(format!("--format {f} (it has {has})"));
     }
     if differ.is_empty() || args.quiet {
         return Ok(());
@@ -367,6 +409,24 @@ fn fits(name: &str, path: &std::path::Path, len: u64, max: u64) -> Result<()> {
         human_bytes(len),
         human_bytes(max),
     )))
+}
+
+/// Fails unless a frame of `len` bytes is one whole picture of the stream's raw image format
+/// (any length fits other formats): a viewer could not draw it.
+fn picture_fits(
+    name: &str,
+    format: Option<&Format>,
+    len: usize,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    match format.and_then(|f| f.frame_len().map(|n| (f, n))) {
+        Some((f, n)) if n != len => Err(Error::Failed(format!(
+            "cannot publish to {name:?}: its frames are pictures of {f}, {n} bytes each, and {} \
+             has {len}; nothing of it was published",
+            what()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Reads the file straight into the ring (a loan: no copy in between) and publishes it. A file

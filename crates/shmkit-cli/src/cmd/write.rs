@@ -42,6 +42,8 @@ use crate::util;
 Examples:
   shmkit write status \"all good\"                 publish a text
   shmkit write status --create --capacity 4K hi  create the cell if missing, then publish
+  shmkit write cfg --create --capacity 4K --format application/json '{\"on\":true}'
+                                                 a JSON value (`shmkit view cfg` shows it)
   date | shmkit write status                     publish stdin
   shmkit write frame < frame.bin                 binary values too
   tail -f app.log | shmkit write last-line --each-line
@@ -71,6 +73,12 @@ pub struct Args {
     /// The largest value the created cell holds: 4096, 4K, 1MiB (at least 1 byte)
     #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
     capacity: Option<u64>,
+
+    /// What the values of a created cell are, recorded for every tool to show: a media type
+    /// (text/plain, application/json, image/png, any type/subtype) or a raw image
+    /// PIXEL:WIDTHxHEIGHT (rgba8:64x64); needs --create
+    #[arg(long, value_name = "FORMAT", requires = "create", value_parser = util::parse_format)]
+    format: Option<shmkit::Format>,
 
     /// Permission bits of a created cell, in octal
     #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = util::parse_mode)]
@@ -180,9 +188,24 @@ fn opened<'a>(
             human_bytes(capacity as u64)
         )));
     }
+    if let Some(n) = args.format.as_ref().and_then(shmkit::Format::frame_len) {
+        if n > capacity {
+            return Err(Error::Failed(format!(
+                "cannot create {}: a picture of {} takes {}, more than the --capacity of {}; \
+                 nothing was created",
+                args.target,
+                args.format
+                    .as_ref()
+                    .map_or(String::new(), ToString::to_string),
+                human_bytes(n as u64),
+                human_bytes(capacity as u64)
+            )));
+        }
+    }
     let how = CreateCell {
         capacity,
         mode: args.mode,
+        format: args.format.clone(),
     };
     Ok(target.insert(Source::open_or_create_cell(&args.target, how, range)?))
 }

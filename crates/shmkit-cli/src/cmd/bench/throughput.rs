@@ -119,7 +119,7 @@ fn ring_for(size: usize) -> usize {
 /// The writer's end.
 enum End {
     Stream(shmkit::stream::Publisher),
-    Cell { data: Cell, ack: Cell },
+    Cell { data: Box<Cell>, ack: Box<Cell> },
     Ring(Segment),
     Socket(LocalStream),
     Pipe(ChildStdin),
@@ -143,14 +143,18 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
                 .create(base.as_str())?,
         )),
         Pipeline::Cell => Some(End::Cell {
-            data: CellOptions::new()
-                .capacity(size)
-                .spin(SPIN)
-                .create(format!("{base}-d"))?,
-            ack: CellOptions::new()
-                .capacity(8)
-                .spin(SPIN)
-                .create(format!("{base}-k"))?,
+            data: Box::new(
+                CellOptions::new()
+                    .capacity(size)
+                    .spin(SPIN)
+                    .create(format!("{base}-d"))?,
+            ),
+            ack: Box::new(
+                CellOptions::new()
+                    .capacity(8)
+                    .spin(SPIN)
+                    .create(format!("{base}-k"))?,
+            ),
         }),
         Pipeline::PlainRing => Some(End::Ring(
             SegmentOptions::new()
