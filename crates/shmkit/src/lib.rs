@@ -85,6 +85,7 @@ mod name;
 mod notify;
 #[cfg(not(loom))]
 mod segment;
+mod stale;
 pub mod stream;
 mod sync;
 mod sys;
@@ -103,6 +104,7 @@ pub use segment::{
     Access, DEFAULT_MODE, Lifetime, Namespace, Segment, SegmentInfo, SegmentKind, SegmentOptions,
     State, human_bytes,
 };
+pub use stale::{StaleRemoved, on_stale_removed};
 pub use sys::Holders;
 
 /// The entry points of the fuzz targets in `fuzz/` (and of the tests that run them over fixed

@@ -10,6 +10,7 @@ use crate::layout::{
 use crate::lock::{LockGuard, Os};
 use crate::name::{IntoName, IntoNativeName, NativeName, SegmentName};
 use crate::notify::Waited;
+use crate::stale::{self, StaleRemoved};
 use crate::sys::{self, Holders, Reclaimed, Want};
 
 /// How a handle may access a segment's data.
@@ -246,7 +247,12 @@ pub(crate) fn open_or_create_with<T>(
 ) -> Result<T> {
     loop {
         match open() {
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Said by no error now: tell the hook.
+                if let Some(removed) = e.stale_removed() {
+                    stale::report(removed);
+                }
+            }
             other => return other,
         }
         match create() {
@@ -419,6 +425,8 @@ impl Segment {
                 format!("{data_len} bytes is more than this system can address"),
             ));
         }
+        let native = sys::native_name(name.as_str(), opts.namespace == Namespace::Global);
+        stale::sweep(Some(&native));
         let pid = sys::current_process().0;
         let mut init = |base: *mut u8, len: usize| {
             if let Some(g) = geo {
@@ -436,23 +444,32 @@ impl Segment {
                 );
             }
         };
-        let map = sys::create(
-            &sys::native_name(name.as_str(), opts.namespace == Namespace::Global),
-            total,
-            opts.mode,
-            &mut init,
-            &layout::is_orphan,
-        )
-        .map_err(|e| create_error(name, total, e))?;
+        let unlink_if_last = match geo {
+            Some(g) => g.flags & FLAG_LAST_CLOSE != 0,
+            None => lifetime == Lifetime::LastClose,
+        };
+        // The creator of a stale segment that creation finds under the name and removes, for
+        // the hook. (Recorded when the orphan check says yes; the removal follows unless the
+        // name changes in between, which takes an unconditional `remove` at that instant.)
+        let removed = std::cell::Cell::new(None);
+        let orphan = |head: &[u8]| {
+            let orphan = layout::is_orphan(head);
+            if orphan {
+                removed.set(Some(stale::creator_of(head)));
+            }
+            orphan
+        };
+        let map = sys::create(&native, total, opts.mode, &mut init, &orphan);
+        if let Some(pid) = removed.get() {
+            stale::report(&StaleRemoved::new(name.to_string(), pid));
+        }
+        let map = map.map_err(|e| create_error(name, total, e))?;
         Ok(Segment {
             map: Some(map),
             name: name.clone(),
             access: Access::ReadWrite,
             geo,
-            unlink_if_last: match geo {
-                Some(g) => g.flags & FLAG_LAST_CLOSE != 0,
-                None => opts.lifetime.unwrap_or_default() == Lifetime::LastClose,
-            },
+            unlink_if_last,
             control_writable: true,
         })
     }
@@ -477,10 +494,21 @@ impl Segment {
             (_, Access::ReadWrite) => Want::ReadWrite,
             (false, Access::ReadOnly) => Want::PreferWrite,
         };
-        let reclaim: &dyn Fn(&[u8]) -> bool = if raw { &|_| false } else { &layout::is_orphan };
         let native = sys::native_name(name.as_str(), opts.namespace == Namespace::Global);
-        let map =
-            sys::open(&native, want, reclaim).map_err(|e| open_error(name, opts.access, e))?;
+        stale::sweep(Some(&native));
+        // Whether the last orphan check said yes, and the orphan's creator: an open that then
+        // finds nothing removed that stale segment, and says so.
+        let removed = std::cell::Cell::new(None);
+        let orphan = |head: &[u8]| {
+            let orphan = layout::is_orphan(head);
+            removed.set(orphan.then(|| stale::creator_of(head)));
+            orphan
+        };
+        let reclaim: &dyn Fn(&[u8]) -> bool = if raw { &|_| false } else { &orphan };
+        let map = sys::open(&native, want, reclaim).map_err(|e| match removed.get() {
+            Some(pid) if e.kind() == std::io::ErrorKind::NotFound => stale_error(name, pid),
+            _ => open_error(name, opts.access, e),
+        })?;
         let fail =
             |kind, reason: String| Error::new(kind, Op::Open, name.to_string()).reason(reason);
         let Some(kind) = expect else {
@@ -874,6 +902,10 @@ impl Segment {
     /// Lists every object in the system's shared-memory namespace (on Linux, `/dev/shm`):
     /// shmkit segments with their kind and state, and foreign ones.
     ///
+    /// Like every create and open, it first removes the calling user's stale segments (the
+    /// fallback of [`Lifetime::LastClose`]: see [`on_stale_removed`](crate::on_stale_removed)),
+    /// at most once a second per process.
+    ///
     /// # Platform notes
     /// Windows and macOS cannot enumerate shared memory. There `list` shows what shmkit itself
     /// knows: on Windows the segments that shmkit processes of this user hold (each handle keeps
@@ -886,6 +918,7 @@ impl Segment {
     /// [`ErrorKind::Unsupported`] where the platform cannot enumerate, or the OS error reading
     /// the directory.
     pub fn list() -> Result<Vec<SegmentInfo>> {
+        stale::sweep(None);
         let raw = sys::list().map_err(|e| Error::os(Op::Inspect, None, e).without_hint())?;
         Ok(raw.into_iter().map(SegmentInfo::from_raw).collect())
     }
@@ -992,6 +1025,18 @@ fn create_error(name: &NativeName, total: usize, e: std::io::Error) -> Error {
 fn not_regular(op: Op, name: &str) -> Error {
     Error::new(ErrorKind::Incompatible, op, name.to_string())
         .reason("it is not a regular shared-memory object (a directory or device?)")
+}
+
+/// The `NotFound` of an open that found only a stale segment under the name, and removed it.
+fn stale_error(name: &NativeName, creator_pid: Option<u32>) -> Error {
+    let removed = StaleRemoved::new(name.to_string(), creator_pid);
+    Error::new(ErrorKind::NotFound, Op::Open, name.to_string())
+        .reason(format!(
+            "removed the stale segment {} (every process that held it had died)",
+            removed.left_by()
+        ))
+        .hint("start its writer again")
+        .stale(removed)
 }
 
 fn open_error(name: &NativeName, access: Access, e: std::io::Error) -> Error {

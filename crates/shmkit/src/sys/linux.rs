@@ -64,6 +64,11 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 /// Segments are the files of this directory.
 pub(crate) const SHM_FILES: Option<&str> = Some(SHM_DIR);
 
+/// The user whose leftovers this process may sweep away (`stale.rs`): its effective user id.
+pub(crate) fn own_uid() -> Option<u32> {
+    Some(rustix::process::geteuid().as_raw())
+}
+
 /// Linux has one namespace: the name itself, whatever the namespace asked for.
 pub(crate) fn native_name(name: &str, _global: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Borrowed(name)

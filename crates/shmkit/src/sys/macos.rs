@@ -100,6 +100,11 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 /// Segments are not files in a directory here.
 pub(crate) const SHM_FILES: Option<&str> = None;
 
+/// The user whose leftovers this process may sweep away (`stale.rs`): its effective user id.
+pub(crate) fn own_uid() -> Option<u32> {
+    Some(rustix::process::geteuid().as_raw())
+}
+
 /// The registry of lock files (see the module docs).
 const REGISTRY: &str = "/tmp/shmkit-registry";
 

@@ -23,6 +23,7 @@
 //! | `PERSISTENT_UNSUPPORTED` | `Some(why)` where a segment cannot outlive its handles (Windows) |
 //! | `SHM_FILES` | `Some(dir)` where segments are files in a directory (Linux's `/dev/shm`), for tests and messages |
 //! | `BACKEND` | the backend's name (`linux`, `windows`, `macos`, `unsupported`), for tests that must know which promises apply |
+//! | `own_uid()` | the user whose crash leftovers this process may sweep away (`stale.rs`); `None` where nothing outlives its handles |
 //! | `pin_to_cpu(cpu)` | pins the calling thread to a CPU, for benchmarks; `false` where impossible |
 //!
 //! Shared by all: `local_socket.rs`, the benchmarks' socket baseline.

@@ -22,6 +22,11 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 /// No directory of segments.
 pub(crate) const SHM_FILES: Option<&str> = None;
 
+/// Nothing to sweep.
+pub(crate) fn own_uid() -> Option<u32> {
+    None
+}
+
 /// One namespace: the name itself.
 pub(crate) fn native_name(name: &str, _global: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Borrowed(name)

@@ -113,6 +113,11 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = Some(
 /// The directory whose files are the segments (`None`: segments are not files here).
 pub(crate) const SHM_FILES: Option<&str> = None;
 
+/// Nothing to sweep: no section outlives its handles.
+pub(crate) fn own_uid() -> Option<u32> {
+    None
+}
+
 /// Splits a native name into its namespace and bare name: `Global\x` → (`Global`, `x`); a name
 /// without a namespace is `Local\`.
 fn split(name: &str) -> (&str, &str) {
