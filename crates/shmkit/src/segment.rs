@@ -28,6 +28,14 @@ pub enum Access {
 pub enum Lifetime {
     /// When the last handle anywhere closes — including handles of processes that crashed or
     /// were killed (`kill -9`). As on Windows and with Qt. The default.
+    ///
+    /// # Platform notes
+    /// A killed process closes nothing itself. On Linux, its creator's guardian process removes
+    /// the segment at once (measured well under a millisecond after the last holder is gone),
+    /// with no other program running; if the guardian was killed too, the next create, open or
+    /// [`Segment::list`] by the same user does ([`on_stale_removed`](crate::on_stale_removed)).
+    /// On Windows the kernel frees it at once. macOS has no guardian: the next create, open or
+    /// list by the same user removes it.
     #[default]
     LastClose,
     /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc`), even with no handle open.
@@ -459,7 +467,14 @@ impl Segment {
             }
             orphan
         };
-        let map = sys::create(&native, total, opts.mode, &mut init, &orphan);
+        let map = sys::create(
+            &native,
+            total,
+            opts.mode,
+            unlink_if_last,
+            &mut init,
+            &orphan,
+        );
         if let Some(pid) = removed.get() {
             stale::report(&StaleRemoved::new(name.to_string(), pid));
         }

@@ -1,7 +1,9 @@
 //! Stale segments: the fallback of the lifetime rule, and how shmkit says it removed one.
 //!
 //! A [`Lifetime::LastClose`](crate::Lifetime) segment whose holders all died without closing it
-//! is *stale*. The leftover goes at the next shmkit activity of the same user:
+//! is *stale*. On Linux its guardian process removes it within moments of the last holder's
+//! death (see the README's platform table). Where there is no guardian (macOS), or where the
+//! guardian was killed too, the leftover goes at the next shmkit activity of the same user:
 //! every create, open and [`Segment::list`](crate::Segment::list) first *sweeps* the caller's
 //! own stale segments. It removes only what nobody holds and a crash left behind — `LastClose`
 //! shmkit segments, and unfinished creations (a header whose version is still 0, a temporary

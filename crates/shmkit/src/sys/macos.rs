@@ -62,6 +62,18 @@
 //! `std::atomic::wait`. Only if neither exists (never, on supported systems) does a waiter sleep
 //! in bounded slices (1 ms doubling to 50 ms) and re-check.
 //!
+//! # No guardian process
+//!
+//! On Linux each `LastClose` segment gets a guardian (`guardian.rs`): a process forked from the
+//! creator that waits for the segment's exclusive lock and removes the name when the last holder
+//! has died. The rule would work here too (on the registry file), but a forked child keeps the
+//! whole memory of its parent alive copy-on-write, and the Linux guardian drops it by walking
+//! `/proc/self/maps`. macOS has no such list; enumerating the address space through Mach calls
+//! and deallocating it in a forked child is something CI cannot run, and a guardian that keeps
+//! a copy of its creator's memory would trade a leaked segment for a leaked heap. So there is
+//! none: a segment whose last holder was killed stays until the next shmkit create, open or
+//! list by the same user removes it (`stale.rs`), or `shmkit gc`.
+//!
 //! # Holders
 //!
 //! macOS cannot say which processes hold a `flock`. `list` asks `fcntl(F_GETLK)` whether any
@@ -100,9 +112,18 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 /// Segments are not files in a directory here.
 pub(crate) const SHM_FILES: Option<&str> = None;
 
+/// No guardian process on macOS (see the module docs): a killed last holder's segment stays
+/// until the next shmkit create, open or list by the same user (`stale.rs`).
+pub(crate) const GUARDIAN: bool = false;
+
 /// The user whose leftovers this process may sweep away (`stale.rs`): its effective user id.
 pub(crate) fn own_uid() -> Option<u32> {
     Some(rustix::process::geteuid().as_raw())
+}
+
+/// No guardians here.
+pub(crate) fn guardians(_name: &str) -> Option<Vec<u32>> {
+    None
 }
 
 /// The registry of lock files (see the module docs).
@@ -381,6 +402,7 @@ fn head_of(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Creates a segment: registry lock first, then `shm_open(O_CREAT | O_EXCL)`, size, map, `init`.
+/// No guardian (`_guard`): see the module docs.
 ///
 /// If the name exists and nobody holds it and `reclaim_if(first bytes)` says it is an orphan,
 /// the orphan is removed and creation retried.
@@ -388,6 +410,7 @@ pub(crate) fn create(
     name: &str,
     len: usize,
     mode: u32,
+    _guard: bool,
     init: &mut dyn FnMut(*mut u8, usize),
     reclaim_if: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Mapping> {

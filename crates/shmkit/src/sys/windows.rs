@@ -113,8 +113,17 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = Some(
 /// The directory whose files are the segments (`None`: segments are not files here).
 pub(crate) const SHM_FILES: Option<&str> = None;
 
+/// No guardian needed: the kernel frees a section with its last handle, a dead process's
+/// handles included.
+pub(crate) const GUARDIAN: bool = false;
+
 /// Nothing to sweep: no section outlives its handles.
 pub(crate) fn own_uid() -> Option<u32> {
+    None
+}
+
+/// No guardians here.
+pub(crate) fn guardians(_name: &str) -> Option<Vec<u32>> {
     None
 }
 
@@ -437,6 +446,7 @@ pub(crate) fn create(
     name: &str,
     len: usize,
     _mode: u32,
+    _guard: bool,
     init: &mut dyn FnMut(*mut u8, usize),
     _reclaim_if: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Mapping> {
