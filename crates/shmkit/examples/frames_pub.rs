@@ -17,7 +17,9 @@
 //! loses frames and is told how many; with `--block`, none are lost and the publisher slows
 //! down to the slowest subscriber instead.
 //!
-//! The stream disappears when this publisher and every subscriber have closed it.
+//! The stream — its 64 MiB included — disappears when this publisher and every subscriber have
+//! closed it or died (`kill -9` too: see the README's platform table for how each system keeps
+//! that promise).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
