@@ -104,7 +104,7 @@ use std::ffi::CStr;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::fs::{AtFlags, CWD, FlockOperation, Mode, OFlags};
@@ -134,12 +134,25 @@ const KEEP_BELOW: usize = 256 << 10;
 /// … and this much above it (its own frames: the job and message buffers).
 const KEEP_ABOVE: usize = 128 << 10;
 
-/// This process's end of the socket to its guard; -1 when there is none (yet).
+/// This process's end of the socket to its guard, with (the low bits of) that socket's inode
+/// number, packed by `pack`; `NONE` when there is none (yet).
 ///
-/// A descriptor stored here is never closed: when its guard dies, another thread may still be
-/// sending on it, and closing it could let that thread write into an unrelated file that reused
-/// the number. A dead guard's descriptor is left open (at most `MAX_STARTS` of them).
-static GUARD: AtomicI32 = AtomicI32::new(-1);
+/// A descriptor stored here is never closed by us: when its guard dies, another thread may still
+/// be sending on it, and closing it could let that thread write into an unrelated file that
+/// reused the number. A dead guard's descriptor is left open (at most `MAX_STARTS` of them).
+/// Nor do we trust that the program left it alone: before each send, the descriptor must still
+/// be a socket with that inode, or a job (and a descriptor of a segment) could go to a peer of
+/// the program's own that reused the number.
+static GUARD: AtomicU64 = AtomicU64::new(NONE);
+const NONE: u64 = u64::MAX;
+
+fn pack(fd: RawFd, ino: u64) -> u64 {
+    (ino as u32 as u64) << 32 | u64::from(fd as u32)
+}
+
+fn unpack(v: u64) -> (RawFd, u32) {
+    (v as u32 as RawFd, (v >> 32) as u32)
+}
 /// Guards started by this process (including failed attempts).
 static STARTS: AtomicU32 = AtomicU32::new(0);
 
@@ -159,21 +172,32 @@ pub(crate) fn watch(file: OwnedFd, paths: &[&CStr]) -> bool {
         job[4 + i * PATH_CAP..][..bytes.len()].copy_from_slice(bytes);
     }
     loop {
-        let raw = match GUARD.load(Ordering::Acquire) {
-            -1 => match start() {
-                Some(raw) => raw,
+        let current = match GUARD.load(Ordering::Acquire) {
+            NONE => match start() {
+                Some(v) => v,
                 None => return false,
             },
-            raw => raw,
+            v => v,
         };
-        // SAFETY: descriptors stored in GUARD stay open for the life of the process (see GUARD).
+        let (raw, ino) = unpack(current);
+        // SAFETY: we never close a descriptor stored in GUARD (see there). A program that closes
+        // descriptors it does not own breaks that; the check below then keeps the job at home.
         let sock = unsafe { BorrowedFd::borrow_raw(raw) };
+        let ours = rustix::fs::fstat(sock).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket
+                && st.st_ino as u32 == ino
+        });
+        let gone = || {
+            let _ = GUARD.compare_exchange(current, NONE, Ordering::AcqRel, Ordering::Acquire);
+        };
+        if !ours {
+            gone(); // start another (bounded by MAX_STARTS)
+            continue;
+        }
         match send(sock, &job, file.as_fd()) {
             Ok(()) => return true,
             // The guard is gone (killed): start another and try again (bounded by MAX_STARTS).
-            Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => {
-                let _ = GUARD.compare_exchange(raw, -1, Ordering::AcqRel, Ordering::Acquire);
-            }
+            Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => gone(),
             // Timed out (a stopped guard), or anything else: leave this segment to the sweep.
             Err(_) => return false,
         }
@@ -212,8 +236,8 @@ struct Prep {
     page: usize,
 }
 
-/// Starts a guard process; returns this process's end of its socket.
-fn start() -> Option<RawFd> {
+/// Starts a guard process; returns this process's end of its socket, packed (see GUARD).
+fn start() -> Option<u64> {
     if STARTS.fetch_add(1, Ordering::Relaxed) >= MAX_STARTS {
         return None;
     }
@@ -271,9 +295,11 @@ fn start() -> Option<RawFd> {
     if !forked {
         return None;
     }
+    let ino = rustix::fs::fstat(&ours).ok()?.st_ino;
     let raw = ours.into_raw_fd();
-    match GUARD.compare_exchange(-1, raw, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => Some(raw),
+    let mine = pack(raw, ino);
+    match GUARD.compare_exchange(NONE, mine, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Some(mine),
         Err(other) => {
             // Another thread started one meanwhile: use it. Ours was never shared, so it may be
             // closed; its guard sees the end of its socket and exits.
@@ -1054,6 +1080,50 @@ pub(crate) fn guardians(dev: u64, ino: u64) -> Option<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file in /dev/shm for a job (the guard removes it once nobody holds it), and a second
+    /// open file description of it for the guard.
+    fn job_file(tag: &str) -> (std::ffi::CString, OwnedFd) {
+        let path =
+            std::ffi::CString::new(format!("/dev/shm/guardtest-{tag}-{}", std::process::id()))
+                .unwrap();
+        let flags = OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC;
+        drop(rustix::fs::openat(CWD, &*path, flags, Mode::RUSR | Mode::WUSR).unwrap());
+        let file = rustix::fs::openat(CWD, &*path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty());
+        (path, file.unwrap())
+    }
+
+    #[test]
+    fn a_descriptor_number_the_program_reused_never_gets_a_job() {
+        let (p1, f1) = job_file("one");
+        assert!(watch(f1, &[&p1]));
+        let (raw, _) = unpack(GUARD.load(Ordering::Acquire));
+        // The program puts a socket of its own under our number (dup2 closes ours).
+        let (impostor, peer) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        // SAFETY: `raw` is open (our socket); ManuallyDrop keeps it open as far as this test is
+        // concerned, and dup2 replaces what is under the number.
+        let mut slot = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(raw) });
+        rustix::io::dup2(&impostor, &mut slot).unwrap();
+        let (p2, f2) = job_file("two");
+        assert!(watch(f2, &[&p2]), "a new guard takes the job");
+        // Nothing reached the program's socket: it is empty.
+        let mut buf = [0u8; JOB_LEN];
+        let empty = rustix::net::recv(&peer, &mut buf[..], rustix::net::RecvFlags::DONTWAIT);
+        assert_eq!(empty.unwrap_err(), Errno::AGAIN);
+        let (now, _) = unpack(GUARD.load(Ordering::Acquire));
+        // SAFETY: GUARD's descriptor is open (we never close it).
+        let st = rustix::fs::fstat(unsafe { BorrowedFd::borrow_raw(now) }).unwrap();
+        assert_ne!(st.st_ino, rustix::fs::fstat(&impostor).unwrap().st_ino);
+        for p in [&p1, &p2] {
+            let _ = rustix::fs::unlinkat(CWD, &**p, AtFlags::empty());
+        }
+    }
 
     #[test]
     fn parses_maps_lines() {
