@@ -46,6 +46,24 @@ fn child_entry() {
             say("CHECKED");
             drop(seg);
         }
+        "stopped-guard" => {
+            // Hand the guard a segment, let the parent stop it, then create more than its queue
+            // holds: a new guard must take over, and the creates must not wait on the old one.
+            let first = Segment::create(format!("{arg}-0"), 64).unwrap();
+            say(format!(
+                "GUARD {}",
+                guardian_of(first.name().as_str()).unwrap()
+            ));
+            assert_eq!(common::recv().as_deref(), Some("STOPPED"));
+            let t0 = Instant::now();
+            let held: Vec<Segment> = (1..=400)
+                .map(|i| Segment::create(format!("{arg}-{i}"), 64).unwrap())
+                .collect();
+            say(format!("CREATED in {:?}", t0.elapsed()));
+            let last = held.last().unwrap().name().as_str().to_string();
+            say(format!("LAST {}", guardian_of(&last).unwrap()));
+            common::park();
+        }
         "open" => {
             let seg = Segment::open(&arg, Access::ReadOnly).unwrap();
             say(format!("HOLDING {}", seg.len()));
@@ -362,6 +380,38 @@ fn parent_of(pid: u32) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let (_, rest) = stat.rsplit_once(") ").unwrap();
     rest.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_stopped_guard_is_replaced_and_catches_up_when_it_resumes() {
+    if !test_support::GUARDIAN {
+        eprintln!("SKIPPED on {}: no guardian", test_support::BACKEND);
+        return;
+    }
+    let _w = watchdog(Duration::from_secs(60));
+    let tag = unique_name("stopped");
+    let names: Vec<String> = (0..=400).map(|i| format!("{tag}-{i}")).collect();
+    let _c: Vec<Cleanup> = names.iter().cloned().map(Cleanup).collect();
+    let mut creator = spawn("stopped-guard", &tag);
+    let old: u32 = creator.expect_line("GUARD", T).parse().unwrap();
+    signal(old, "-STOP");
+    creator.send("STOPPED");
+    eprintln!(
+        "400 creates with a stopped guard: {}",
+        creator.expect_line("CREATED", T)
+    );
+    let new: u32 = creator.expect_line("LAST", T).parse().unwrap();
+    assert_ne!(new, old, "the last segment went to the stopped guard");
+    // The creator dies; the resumed guard removes what it was sent while stopped, the new one
+    // the rest.
+    signal(old, "-CONT");
+    creator.kill();
+    creator.wait(T);
+    for n in &names {
+        assert!(gone_within(n, T).is_some(), "{n} is still there");
+    }
+    wait_process_gone(old);
+    wait_process_gone(new);
 }
 
 #[test]

@@ -93,7 +93,9 @@
 //! * A killed guardian (`kill -9` of the guard, or of a waiter, or a service manager stopping
 //!   the whole cgroup) guards nothing any more: then the next shmkit create, open or list by the
 //!   same user removes the leftover (`stale.rs`). So does a fork that fails (process limits), a
-//!   guard killed more than `MAX_STARTS` times, or a system without `/proc`.
+//!   guard killed more than `MAX_STARTS` times, or a system without `/proc`. A guard that stops
+//!   reading (`kill -STOP`) is replaced once a send to it times out (250 ms, once); the segments
+//!   queued for it wait until it resumes.
 //! * The guard of a creator that ended lives on while segments it guards are held by others,
 //!   and then ends; in a container whose first process never reaps orphans, each ended guard
 //!   stays a zombie (run such containers with an init, e.g. `docker run --init`).
@@ -123,8 +125,10 @@ const MAGIC: u32 = u32::from_le_bytes(*b"SKG1");
 /// A job: `MAGIC`, then `PATHS` NUL-terminated paths of `PATH_CAP` bytes each.
 const JOB_LEN: usize = 4 + PATHS * PATH_CAP;
 
-/// How long a create waits to hand a job to a guard that does not read (stopped, or flooded).
-const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a create waits to hand a job to a guard that does not read. A guard handles a job in
+/// microseconds; one whose queue stays full this long is stopped (`kill -STOP`) or stuck, and is
+/// replaced, so that creates do not wait on it again.
+const SEND_TIMEOUT: Duration = Duration::from_millis(250);
 /// Guards this process starts at most: one that keeps being killed is not restarted forever.
 const MAX_STARTS: u32 = 8;
 
@@ -196,9 +200,10 @@ pub(crate) fn watch(file: OwnedFd, paths: &[&CStr]) -> bool {
         }
         match send(sock, &job, file.as_fd()) {
             Ok(()) => return true,
-            // The guard is gone (killed): start another and try again (bounded by MAX_STARTS).
-            Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => gone(),
-            // Timed out (a stopped guard), or anything else: leave this segment to the sweep.
+            // The guard is gone (killed), or stopped (the send timed out): start another and try
+            // again (bounded by MAX_STARTS).
+            Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN | Errno::AGAIN) => gone(),
+            // Anything else: leave this segment to the sweep.
             Err(_) => return false,
         }
     }
