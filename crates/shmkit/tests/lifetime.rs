@@ -64,6 +64,26 @@ fn child_entry() {
             say(format!("LAST {}", guardian_of(&last).unwrap()));
             common::park();
         }
+        "create-raw" => {
+            // A raw segment (no header), created with the default lifetime: LastClose.
+            let seg = SegmentOptions::new()
+                .raw(true)
+                .size(4096)
+                .create(arg.as_str())
+                .unwrap();
+            seg.write(0, b"raw").unwrap();
+            say("HOLDING");
+            common::park();
+        }
+        "create-persistent" => {
+            let _seg = SegmentOptions::new()
+                .size(64)
+                .lifetime(shmkit::Lifetime::Persistent)
+                .create(arg.as_str())
+                .unwrap();
+            say("HOLDING");
+            common::park();
+        }
         "open" => {
             let seg = Segment::open(&arg, Access::ReadOnly).unwrap();
             say(format!("HOLDING {}", seg.len()));
@@ -412,6 +432,38 @@ fn a_stopped_guard_is_replaced_and_catches_up_when_it_resumes() {
     }
     wait_process_gone(old);
     wait_process_gone(new);
+}
+
+#[test]
+fn raw_segments_get_a_guardian_and_persistent_ones_none() {
+    if skip_unless_freed_without_help() {
+        return;
+    }
+    let _w = watchdog(T);
+    // A raw LastClose segment: no header to tell it is stale, so only its guardian removes it.
+    let raw = unique_name("rawlast");
+    let _c = Cleanup(raw.clone());
+    let mut holder = spawn("create-raw", &raw);
+    holder.expect_line("HOLDING", T);
+    kill_last_holder(holder, "-9", &raw);
+    if !test_support::PERSISTENT {
+        return; // Windows: nothing outlives its handles
+    }
+    // A persistent segment outlives its creator, guardian or sweep notwithstanding.
+    let kept = unique_name("persist");
+    let _c = Cleanup(kept.clone());
+    let mut holder = spawn("create-persistent", &kept);
+    holder.expect_line("HOLDING", T);
+    assert_eq!(
+        test_support::guardians(&kept).unwrap_or_default(),
+        [] as [u32; 0]
+    );
+    holder.kill();
+    holder.wait(T);
+    // A fresh process of this user sweeps at its first call: it must leave it.
+    spawn("sweep", "").finish(T);
+    std::thread::sleep(BOUND * 2);
+    assert_eq!(Segment::info(&kept).unwrap().state, State::Idle);
 }
 
 #[test]
