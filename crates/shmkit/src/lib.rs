@@ -7,7 +7,7 @@
 //! * **No leaks.** By default a segment's name disappears when the last handle anywhere closes
 //!   — also when its holders crash or are killed with `kill -9` ([`Lifetime`]): on Linux a
 //!   guardian process removes it at once; elsewhere, and if the guardian was killed too, the
-//!   next shmkit create, open or list by the same user does ([`on_stale_removed`]).
+//!   next shmkit create, open or `shmkit ls` by the same user does ([`on_stale_removed`]).
 //! * **No crash when memory runs out.** The memory is reserved when the segment is created, so
 //!   a full `/dev/shm` is an [`ErrorKind::OutOfResources`] error then, never a `SIGBUS` later
 //!   (Linux, and Windows' commit limit; macOS has no way to reserve, see *Platforms*).

@@ -33,9 +33,9 @@ pub enum Lifetime {
     /// A killed process closes nothing itself. On Linux, its creator's guardian process removes
     /// the segment at once (measured well under a millisecond after the last holder is gone),
     /// with no other program running; if the guardian was killed too, the next create, open or
-    /// [`Segment::list`] by the same user does ([`on_stale_removed`](crate::on_stale_removed)).
-    /// On Windows the kernel frees it at once. macOS has no guardian: the next create, open or
-    /// list by the same user removes it.
+    /// [`Segment::sweep`] (`shmkit ls`) by the same user does
+    /// ([`on_stale_removed`](crate::on_stale_removed)). On Windows the kernel frees it at once.
+    /// macOS has no guardian: the next create, open or sweep by the same user removes it.
     #[default]
     LastClose,
     /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc`), even with no handle open.
@@ -434,7 +434,7 @@ impl Segment {
             ));
         }
         let native = sys::native_name(name.as_str(), opts.namespace == Namespace::Global);
-        stale::sweep(Some(&native));
+        stale::sweep(Some(&native), false);
         let pid = sys::current_process().0;
         let mut init = |base: *mut u8, len: usize| {
             if let Some(g) = geo {
@@ -510,7 +510,7 @@ impl Segment {
             (false, Access::ReadOnly) => Want::PreferWrite,
         };
         let native = sys::native_name(name.as_str(), opts.namespace == Namespace::Global);
-        stale::sweep(Some(&native));
+        stale::sweep(Some(&native), false);
         // Whether the last orphan check said yes, and the orphan's creator: an open that then
         // finds nothing removed that stale segment, and says so.
         let removed = std::cell::Cell::new(None);
@@ -915,11 +915,8 @@ impl Segment {
     }
 
     /// Lists every object in the system's shared-memory namespace (on Linux, `/dev/shm`):
-    /// shmkit segments with their kind and state, and foreign ones.
-    ///
-    /// Like every create and open, it first removes the calling user's stale segments (the
-    /// fallback of [`Lifetime::LastClose`]: see [`on_stale_removed`](crate::on_stale_removed)),
-    /// at most once a second per process.
+    /// shmkit segments with their kind and state, and foreign ones. It only looks: to remove the
+    /// calling user's stale segments first, call [`sweep`](Self::sweep).
     ///
     /// # Platform notes
     /// Windows and macOS cannot enumerate shared memory. There `list` shows what shmkit itself
@@ -933,9 +930,20 @@ impl Segment {
     /// [`ErrorKind::Unsupported`] where the platform cannot enumerate, or the OS error reading
     /// the directory.
     pub fn list() -> Result<Vec<SegmentInfo>> {
-        stale::sweep(None);
         let raw = sys::list().map_err(|e| Error::os(Op::Inspect, None, e).without_hint())?;
         Ok(raw.into_iter().map(SegmentInfo::from_raw).collect())
+    }
+
+    /// Removes the calling user's stale segments: [`Lifetime::LastClose`] shmkit segments that
+    /// nobody holds (every holder died; on Linux their guardian too) and creations that never
+    /// finished. Persistent segments, other users' and foreign objects are never touched; a
+    /// segment someone holds never goes (the check and the removal happen under an exclusive
+    /// lock). Every create and open does the same at most once a second; `shmkit ls` calls this
+    /// first. Each removal goes to the hook set with [`on_stale_removed`](crate::on_stale_removed).
+    ///
+    /// Best effort: what cannot be listed or removed is left, silently.
+    pub fn sweep() {
+        stale::sweep(None, true);
     }
 
     /// Describes one segment (which may be foreign, and need not have a portable name).

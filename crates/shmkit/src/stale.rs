@@ -4,14 +4,17 @@
 //! is *stale*. On Linux its guardian process removes it within moments of the last holder's
 //! death (see the README's platform table). Where there is no guardian (macOS), or where the
 //! guardian was killed too, the leftover goes at the next shmkit activity of the same user:
-//! every create, open and [`Segment::list`](crate::Segment::list) first *sweeps* the caller's
-//! own stale segments. It removes only what nobody holds and a crash left behind — `LastClose`
+//! every create and open first *sweeps* the caller's own stale segments, and so does
+//! [`Segment::sweep`](crate::Segment::sweep) (`shmkit ls` calls it). It removes only what nobody
+//! holds and a crash left behind — `LastClose`
 //! shmkit segments, and unfinished creations (a header whose version is still 0, a temporary
 //! name) — by the same exclusive-lock check every remover makes. Idle `Persistent` segments,
 //! other users' segments and foreign objects are never touched.
 //!
 //! A sweep lists the shared-memory directory and reads `/proc/locks` (about what `shmkit ls`
-//! costs); a process sweeps at most once a second, and its first call always does.
+//! costs); creates and opens sweep at most once a second per process (the first always does),
+//! `Segment::sweep` whenever it is called. `Segment::list` and `Segment::info` never do: they
+//! only look (so `gc --dry-run` removes nothing either).
 //!
 //! Each removal by this rule is reported once: in the error of the call that removed it, when
 //! that call fails because of it (an open that found only a stale segment:
@@ -71,7 +74,8 @@ type Hook = Arc<dyn Fn(&StaleRemoved) + Send + Sync>;
 static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 
 /// Calls `hook` each time this process removes a stale segment on its own: while sweeping (any
-/// create, open or list), or when a create replaces a stale segment of the name it wants.
+/// create or open, and [`Segment::sweep`](crate::Segment::sweep)), or when a create replaces a
+/// stale segment of the name it wants.
 /// Replaces the hook set before. Without one, such removals are silent.
 ///
 /// An open that finds only a stale segment under its name removes it and fails with
@@ -125,10 +129,11 @@ fn due() -> bool {
 }
 
 /// Removes this user's stale segments (see the module docs), except `except` — the name the
-/// current call is about, whose own removal that call reports. Reports each removal to the hook.
-/// Errors are ignored: this is a courtesy of every call, never a reason for it to fail.
-pub(crate) fn sweep(except: Option<&str>) {
-    if !due() {
+/// current call is about, whose own removal that call reports — at most once a second unless
+/// `always`. Reports each removal to the hook. Errors are ignored: this is a courtesy of every
+/// call, never a reason for it to fail.
+pub(crate) fn sweep(except: Option<&str>, always: bool) {
+    if !always && !due() {
         return;
     }
     let Some(uid) = sys::own_uid() else {

@@ -44,6 +44,8 @@ pub struct Args {
 
 /// Lists the segments as a table or JSON.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
+    // This user's stale segments go first, each said on stderr (`error::announce_stale_removals`).
+    Segment::sweep();
     let infos = Segment::list()?;
     // The census of other programs' objects; without it (no /proc), show them as before.
     let Ok(others) = interop::list() else {

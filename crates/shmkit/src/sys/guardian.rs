@@ -91,7 +91,7 @@
 //! # Limits
 //!
 //! * A killed guardian (`kill -9` of the guard, or of a waiter, or a service manager stopping
-//!   the whole cgroup) guards nothing any more: then the next shmkit create, open or list by the
+//!   the whole cgroup) guards nothing any more: then the next shmkit create, open or sweep by the
 //!   same user removes the leftover (`stale.rs`). So does a fork that fails (process limits), a
 //!   guard killed more than `MAX_STARTS` times, or a system without `/proc`. A guard that stops
 //!   reading (`kill -STOP`) is replaced once a send to it times out (250 ms, once); the segments
@@ -1098,9 +1098,22 @@ mod tests {
         (path, file.unwrap())
     }
 
+    /// Removes the test's files whatever happens.
+    struct Unlink(Vec<std::ffi::CString>);
+
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = rustix::fs::unlinkat(CWD, &**p, AtFlags::empty());
+            }
+        }
+    }
+
     #[test]
     fn a_descriptor_number_the_program_reused_never_gets_a_job() {
         let (p1, f1) = job_file("one");
+        let (p2, f2) = job_file("two");
+        let _files = Unlink(vec![p1.clone(), p2.clone()]);
         assert!(watch(f1, &[&p1]));
         let (raw, _) = unpack(GUARD.load(Ordering::Acquire));
         // The program puts a socket of its own under our number (dup2 closes ours).
@@ -1115,7 +1128,6 @@ mod tests {
         // concerned, and dup2 replaces what is under the number.
         let mut slot = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(raw) });
         rustix::io::dup2(&impostor, &mut slot).unwrap();
-        let (p2, f2) = job_file("two");
         assert!(watch(f2, &[&p2]), "a new guard takes the job");
         // Nothing reached the program's socket: it is empty.
         let mut buf = [0u8; JOB_LEN];
@@ -1125,9 +1137,6 @@ mod tests {
         // SAFETY: GUARD's descriptor is open (we never close it).
         let st = rustix::fs::fstat(unsafe { BorrowedFd::borrow_raw(now) }).unwrap();
         assert_ne!(st.st_ino, rustix::fs::fstat(&impostor).unwrap().st_ino);
-        for p in [&p1, &p2] {
-            let _ = rustix::fs::unlinkat(CWD, &**p, AtFlags::empty());
-        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! creation, to a *guardian*: a process (one per creating process) that holds its own open file
 //! description of the file, learns of every close, and takes `LOCK_EX` once nobody holds the
 //! segment, dead or not; it then removes the name by the same rule (see `guardian.rs`). If the
-//! guardian itself was killed, the next create, open or list by the same user removes the
+//! guardian itself was killed, the next create, open or sweep by the same user removes the
 //! leftover (`stale.rs`).
 //!
 //! `flock` converts a lock by dropping it first (`flock(2)`: "not guaranteed to be atomic"), and
@@ -589,6 +589,14 @@ struct LockHolder {
 }
 
 type LockTable = HashMap<(u64, u64), Vec<LockHolder>>;
+
+/// Whether anyone holds a `flock` on the file `(dev, ino)`, from `/proc/locks`; `None` if it
+/// cannot be read. For the macOS backend run on Linux (`shmkit_macos_on_linux`), whose registry
+/// files are plain files: asking this way, like macOS's `F_GETLK`, disturbs no holder.
+#[cfg_attr(not(shmkit_macos_on_linux), allow(dead_code))]
+pub(crate) fn flock_held(dev: u64, ino: u64) -> Option<bool> {
+    Some(lock_table().ok()?.contains_key(&(dev, ino)))
+}
 
 /// The `flock` holders of every file, from `/proc/locks`: reading it does not disturb anyone,
 /// unlike probing with `LOCK_EX`.

@@ -113,7 +113,7 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 pub(crate) const SHM_FILES: Option<&str> = None;
 
 /// No guardian process on macOS (see the module docs): a killed last holder's segment stays
-/// until the next shmkit create, open or list by the same user (`stale.rs`).
+/// until the next shmkit create, open or sweep (`shmkit ls`) by the same user (`stale.rs`).
 pub(crate) const GUARDIAN: bool = false;
 
 /// The user whose leftovers this process may sweep away (`stale.rs`): its effective user id.
@@ -711,23 +711,20 @@ fn holders_of(name: &str) -> Holders {
     }
 }
 
-/// Linux (tests): `F_GETLK` does not see `flock`s there, so probe with a non-blocking exclusive
-/// lock on a descriptor of our own, released at once. (Unlike `F_GETLK` this can make a
-/// concurrent last closer believe it is not last; its segment is then reclaimed as an orphan.)
+/// Linux (tests): `F_GETLK` does not see `flock`s there, so ask `/proc/locks`, which, like
+/// `F_GETLK` on macOS, disturbs no holder, and report no ids, as macOS cannot. (Probing with
+/// `LOCK_EX` made concurrent last closers believe they were not last, and every create, open and
+/// list now sweeps, which lists every holder.)
 #[cfg(not(target_vendor = "apple"))]
 fn holders_of(name: &str) -> Holders {
-    let Ok(fd) = rustix::fs::openat(
-        CWD,
-        &*reg_path(name),
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
-        Mode::empty(),
-    ) else {
+    let Ok(st) = rustix::fs::statat(CWD, &*reg_path(name), AtFlags::SYMLINK_NOFOLLOW) else {
         return Holders::Nobody;
     };
-    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Holders::Nobody,
-        Err(Errno::WOULDBLOCK) => Holders::Held(Vec::new()),
-        Err(_) => Holders::Unknown,
+    let (dev, ino) = file_id(&st);
+    match host::flock_held(dev, ino) {
+        Some(true) => Holders::Held(Vec::new()),
+        Some(false) => Holders::Nobody,
+        None => Holders::Unknown,
     }
 }
 
