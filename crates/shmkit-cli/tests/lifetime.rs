@@ -81,9 +81,10 @@ fn a_shmkit_process_killed_as_the_last_holder_leaves_nothing() {
     }
 }
 
-/// A user id of this test run's own.
-fn private_uid() -> u32 {
-    40_000 + std::process::id() % 20_000
+/// A user id of this test run's and `test`'s own (a sweep takes all of its user's stale
+/// segments; the library's tests use 40,000 to 80,000).
+fn private_uid(test: u32) -> u32 {
+    80_000 + (std::process::id() % 10_000) * 4 + test
 }
 
 /// Runs `shmkit args` as `uid`, if this process may switch users.
@@ -153,7 +154,7 @@ fn a_command_that_removes_a_stale_segment_says_so_once() {
     if test_support::BACKEND != "linux" {
         return skipped();
     }
-    let uid = private_uid();
+    let uid = private_uid(0);
     let read = name("sread");
     let listed = name("sls");
     let _c = [Cleanup(read.clone()), Cleanup(listed.clone())];
@@ -184,7 +185,7 @@ fn a_read_only_command_says_which_stale_segment_its_sweep_removed() {
     if test_support::BACKEND != "linux" {
         return skipped();
     }
-    let uid = private_uid() + 1;
+    let uid = private_uid(1);
     let stale = name("sinfo");
     let live = name("slive");
     let _c = [Cleanup(stale.clone()), Cleanup(live.clone())];

@@ -98,7 +98,7 @@ fn child_entry() {
                     r.creator_pid.map_or("-".into(), |p| p.to_string())
                 ))
             });
-            Segment::list().unwrap();
+            Segment::sweep();
             say("SWEPT");
         }
         "open-stale" => {
@@ -607,10 +607,8 @@ fn a_thousand_create_kill_cycles_leave_the_shared_memory_directory_as_it_was() {
     }
     eprintln!("{cycles} create/kill cycles in {:?}", t0.elapsed());
     if !freed_without_help() {
-        // macOS: no guardian; this user's next shmkit activity sweeps (at most once a second
-        // per process, so wait for this process's turn).
-        std::thread::sleep(Duration::from_millis(1100));
-        Segment::list().unwrap();
+        // macOS: no guardian; this user's next shmkit activity sweeps.
+        Segment::sweep();
     }
     for n in &names {
         assert!(gone_within(n, T).is_some(), "{n} is still there");
@@ -644,9 +642,10 @@ fn as_user(uid: u32, role: &str, arg: &str) -> Option<Command> {
     Some(cmd)
 }
 
-/// A user id of its own for this test run: no other process sweeps its segments.
-fn private_uid() -> u32 {
-    40_000 + std::process::id() % 20_000
+/// A user id of its own for this test run and `test` (each test its own: a sweep takes all of its
+/// user's stale segments): no other process sweeps its segments.
+fn private_uid(test: u32) -> u32 {
+    40_000 + (std::process::id() % 10_000) * 4 + test
 }
 
 fn skipped_without_root() {
@@ -680,7 +679,7 @@ fn stale_segment_of(uid: u32, name: &str) -> Option<u32> {
 #[test]
 fn a_killed_guardian_falls_back_to_the_next_shmkit_activity_of_the_same_user() {
     let _w = watchdog(T);
-    let uid = private_uid();
+    let uid = private_uid(0);
     let name = unique_name("fallback");
     let _c = Cleanup(name.clone());
     let Some(creator) = stale_segment_of(uid, &name) else {
@@ -692,12 +691,8 @@ fn a_killed_guardian_falls_back_to_the_next_shmkit_activity_of_the_same_user() {
     assert_eq!(info.state, State::Stale, "{info:?}");
     assert_eq!(info.uid, uid);
     // Another user's shmkit activity leaves it alone: it sweeps only its own.
-    std::thread::sleep(Duration::from_millis(1100)); // this process's next sweep is due
-    let listed = Segment::list().unwrap();
-    assert!(
-        listed.iter().any(|i| i.name == name),
-        "another user swept it"
-    );
+    Segment::sweep();
+    assert!(exists(&name), "another user swept it");
     // The same user's next shmkit activity removes it, and says so.
     let sweeper = spawn_cmd(as_user(uid, "sweep", "").unwrap(), "sweep");
     let out = sweeper.finish(T);
@@ -713,7 +708,7 @@ fn a_killed_guardian_falls_back_to_the_next_shmkit_activity_of_the_same_user() {
 #[test]
 fn an_open_that_finds_only_a_stale_segment_removes_it_and_says_so() {
     let _w = watchdog(T);
-    let uid = private_uid();
+    let uid = private_uid(1);
     let name = unique_name("openstale");
     let _c = Cleanup(name.clone());
     let Some(creator) = stale_segment_of(uid, &name) else {

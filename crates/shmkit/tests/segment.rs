@@ -528,11 +528,18 @@ fn a_creator_that_never_finished_times_out_openers() {
         "it waited (bounded) for the creator"
     );
     // Nobody holds it now: it is the orphan of a dead creator — unless a sweep (any shmkit
-    // create, open or list of this user, in this test process or another) removed it already.
+    // create, open or list of this user, in this test process or another) is removing it (it
+    // holds the lock for an instant) or removed it already.
     if persistent {
-        match Segment::info(&name) {
-            Ok(info) => assert_eq!(info.state, State::Stale),
-            Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+        let t0 = Instant::now();
+        loop {
+            match Segment::info(&name) {
+                Ok(info) if info.state == State::Live && t0.elapsed() < T => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(info) => break assert_eq!(info.state, State::Stale),
+                Err(e) => break assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+            }
         }
     }
 }
