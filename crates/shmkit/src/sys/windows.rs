@@ -1111,7 +1111,7 @@ mod tests {
     fn sizes_survive_open_and_stat() {
         let name = format!("t-size-{}", std::process::id());
         let len = 3 * size_granule();
-        let m = create(&name, len, 0o600, &mut |_, _| {}, &|_| false).unwrap();
+        let m = create(&name, len, 0o600, false, &mut |_, _| {}, &|_| false).unwrap();
         assert_eq!(m.len(), len);
         let o = open(&name, Want::Read, &|_| false).unwrap();
         assert_eq!(o.len(), len);
