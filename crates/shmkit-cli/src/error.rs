@@ -77,6 +77,14 @@ pub fn report(err: &Error) {
     print_line(err);
 }
 
+/// Has every stale segment that the library removes on its own (the lifetime rule's fallback:
+/// its creator's guardian was killed too, or there is none, as on macOS) said once on stderr:
+/// `shmkit: removed the stale segment "NAME" left by pid N (…)`. A command whose open finds only
+/// a stale segment fails with an error that says the same, instead of this line.
+pub fn announce_stale_removals() {
+    shmkit::on_stale_removed(|removed| print_line(removed));
+}
+
 /// Writes `shmkit: {message}` to stderr, ignoring failures: there is nowhere left to report
 /// them (and `eprintln!` would panic).
 fn print_line(message: impl fmt::Display) {

@@ -112,6 +112,7 @@ fn main() -> ExitCode {
         Err(e) => return error::usage(e),
     };
     let mut out = Output::stdout();
+    error::announce_stale_removals();
     let result = cli.command.run(&mut out);
     // Flush even after a failure, so what was printed before it is not lost.
     let flushed = out.flush();

@@ -2,32 +2,21 @@
 //! helper ([`shmkit`], ripgrep's `TestCommand` idea) and checks stdout, stderr and the exit
 //! status. Segments get a unique name per test (`cli<pid>-<tag>`), removed on drop.
 //!
-//! `shmkit gc` removes every idle segment on the machine, including those other tests have just
-//! created with `shmkit create`; such tests hold [`GC`] shared, the gc test holds it exclusively.
+//! `shmkit gc` removes what belongs to its user: the gc tests run it as a user of their own
+//! (`setpriv`, root only), so it never touches the segments other tests have just created.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod common;
 
 use serde_json::Value;
 use shmkit::{Access, ErrorKind, Lifetime, Segment, SegmentOptions, State};
 
 /// A run that takes longer than this hangs: it is killed and the test fails.
 const WATCHDOG: Duration = Duration::from_secs(60);
-
-static GC: RwLock<()> = RwLock::new(());
-
-/// Keeps `shmkit gc` from running while this test's idle segments exist.
-fn no_gc() -> RwLockReadGuard<'static, ()> {
-    GC.read().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Waits until no other test has idle segments, then lets `shmkit gc` run.
-fn gc_alone() -> RwLockWriteGuard<'static, ()> {
-    GC.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Whether segments can outlive their handles here. Windows frees shared memory with its last
 /// handle, so `shmkit create` (which makes persistent segments), `rm` and `gc` have nothing to do
@@ -241,7 +230,6 @@ fn create_ls_info_dump_rm() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("life");
     let n = name.as_str();
 
@@ -290,7 +278,6 @@ fn json_describes_a_segment() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("json");
     shmkit(&["create", name.as_str(), "--size", "1.5K"]).ok();
 
@@ -313,7 +300,6 @@ fn raw_segments_are_foreign_and_dumped_whole() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("raw");
     shmkit(&["create", name.as_str(), "--size", "100", "--raw"])
         .ok()
@@ -429,7 +415,6 @@ fn rm_reports_each_failure_and_removes_the_rest() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let (gone, missing) = (Name::new("rm-a"), Name::new("rm-b"));
     shmkit(&["create", gone.as_str(), "--size", "1"]).ok();
     shmkit(&["rm", missing.as_str(), gone.as_str()])
@@ -441,7 +426,6 @@ fn rm_reports_each_failure_and_removes_the_rest() {
 
 #[test]
 fn dump_checks_ranges_and_limits_the_default() {
-    let _gc = no_gc();
     let name = Name::new("dump");
     let n = name.as_str();
     // Held by this test (a persistent one from `shmkit create` does not exist everywhere).
@@ -471,77 +455,108 @@ fn dump_checks_ranges_and_limits_the_default() {
         .stderr_has("unknown unit");
 }
 
-/// Makes `name` a stale segment, what the crash of all its users leaves: a copy of the live
-/// segment `of` that nobody holds. Only where segments are files (Linux); `false` elsewhere.
-fn stale_copy(of: &Name, name: &Name) -> bool {
-    let Some(dir) = shmkit::test_support::SHM_FILES else {
-        return false;
-    };
-    std::fs::copy(
-        format!("{dir}/{}", of.as_str()),
-        format!("{dir}/{}", name.as_str()),
-    )
-    .unwrap();
-    assert_eq!(Segment::info(name.as_str()).unwrap().state, State::Stale);
-    true
+fn skipped_without_root() {
+    eprintln!("SKIPPED: needs Linux and root (to run commands as another user with setpriv)");
+    assert!(
+        std::env::var_os("SHMKIT_REQUIRE_ROOT_TESTS").is_none(),
+        "SHMKIT_REQUIRE_ROOT_TESTS is set but this test could not run"
+    );
 }
 
+/// Gives `name` (a file in the shared-memory directory) to `uid`.
+fn give(name: &Name, uid: u32) {
+    let dir = shmkit::test_support::SHM_FILES.expect("segments are files");
+    let owner = format!("{uid}:{uid}");
+    let ok = Command::new("chown")
+        .args([owner.as_str(), &format!("{dir}/{}", name.as_str())])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "chown {owner} {}", name.as_str());
+}
+
+/// `gc` removes crash leftovers of its user, and idle (persistent) segments only with
+/// `--idle`; live segments and foreign objects never. The segments belong to a user of this
+/// test's own, and `gc` runs as that user: every shmkit process sweeps its own user's stale
+/// segments, so root's would not stay stale while the other tests run.
 #[test]
 fn gc_removes_crash_leftovers_and_idle_segments_only_when_asked() {
-    if !persistent() {
-        return;
+    if shmkit::test_support::BACKEND != "linux" {
+        return skipped_without_root();
     }
-    let _gc = gc_alone();
+    let uid = common::private_uid(2);
     let (idle, live, stale, foreign) = (
         Name::new("gc-idle"),
         Name::new("gc-live"),
         Name::new("gc-stale"),
         Name::new("gc-frgn"),
     );
-    shmkit(&["create", idle.as_str(), "--size", "4K"]).ok();
-    let _held = Segment::create(live.as_str(), 4096).unwrap();
-    let has_stale = stale_copy(&live, &stale);
-    let _foreign_held = self::foreign(&foreign, b"not a shmkit segment");
-
-    let dry = shmkit(&["gc", "--dry-run"]);
-    dry.ok()
-        .stdout_has("idle segment")
-        .stdout_has("`shmkit gc --idle` removes");
-    if has_stale {
-        let row = dry.line_with(stale.as_str()).expect("lists the stale one");
-        assert_eq!(row[..2], ["would", "remove"]);
-        dry.stdout_has("run `shmkit gc` to remove them");
-    }
-    for kept in [&idle, &live, &foreign] {
-        assert!(dry.line_with(kept.as_str()).is_none(), "{dry:#?}");
-    }
-    assert!(!has_stale || stale.exists(), "a dry run removes nothing");
-
-    let gc = shmkit(&["gc"]);
-    gc.ok();
-    if has_stale {
-        gc.stdout_has(&format!("removed {} (bytes, ", stale.as_str()))
-            .stdout_has(", stale)");
-        assert!(!stale.exists());
-    }
-    assert!(idle.exists(), "an idle persistent segment stays: {gc:#?}");
-    for kept in [&idle, &live, &foreign] {
-        assert!(gc.line_with(kept.as_str()).is_none(), "{gc:#?}");
-    }
-
-    let dry = shmkit(&["gc", "--idle", "--dry-run"]);
-    assert_eq!(
-        dry.ok()
-            .line_with(idle.as_str())
-            .expect("lists the idle one")[..2],
-        ["would", "remove"]
+    // Idle: persistent, nobody holds it (never swept), then given away.
+    drop(
+        SegmentOptions::new()
+            .size(4096)
+            .lifetime(Lifetime::Persistent)
+            .create(idle.as_str())
+            .unwrap(),
     );
-    dry.stdout_has("run `shmkit gc --idle` to remove them");
-    shmkit(&["gc", "--idle"])
-        .ok()
-        .stdout_has(&format!("removed {} (bytes, 8 KiB, idle)", idle.as_str()));
+    give(&idle, uid);
+    // Live: held by a process (ours) all along, and the user's.
+    let held = Segment::create(live.as_str(), 4096).unwrap();
+    give(&live, uid);
+    common::stale_segment(uid, stale.as_str());
+    let _foreign_held = self::foreign(&foreign, b"not a shmkit segment");
+    give(&foreign, uid);
+
+    let Some((code, dry, err)) = common::shmkit_as(uid, &["gc", "--dry-run"]) else {
+        return skipped_without_root();
+    };
+    assert_eq!((code, err.as_str()), (0, ""), "{dry}");
+    let line = |out: &str, name: &Name| {
+        out.lines()
+            .find(|l| l.contains(name.as_str()))
+            .map(str::to_string)
+    };
+    assert!(
+        line(&dry, &stale).is_some_and(|l| l.starts_with("would remove")),
+        "{dry}"
+    );
+    assert!(dry.contains("idle segment"), "{dry}");
+    assert!(dry.contains("`shmkit gc --idle` removes"), "{dry}");
+    for kept in [&idle, &live, &foreign] {
+        assert!(line(&dry, kept).is_none(), "{dry}");
+    }
+    assert!(stale.exists(), "a dry run removes nothing");
+
+    let (code, gc, err) = common::shmkit_as(uid, &["gc"]).unwrap();
+    assert_eq!((code, err.as_str()), (0, ""), "{gc}");
+    assert!(
+        gc.contains(&format!("removed {} (bytes, ", stale.as_str())) && gc.contains(", stale)"),
+        "{gc}"
+    );
+    assert!(!stale.exists());
+    assert!(idle.exists(), "an idle persistent segment stays: {gc}");
+    for kept in [&idle, &live, &foreign] {
+        assert!(line(&gc, kept).is_none(), "{gc}");
+    }
+
+    let (code, dry, _) = common::shmkit_as(uid, &["gc", "--idle", "--dry-run"]).unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        line(&dry, &idle).is_some_and(|l| l.starts_with("would remove")),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("run `shmkit gc --idle` to remove them"),
+        "{dry}"
+    );
+    let (code, gc, _) = common::shmkit_as(uid, &["gc", "--idle"]).unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        gc.contains(&format!("removed {} (bytes, 8 KiB, idle)", idle.as_str())),
+        "{gc}"
+    );
     assert!(!idle.exists());
     assert_eq!(Segment::info(live.as_str()).unwrap().state, State::Live);
+    drop(held);
     let kept = SegmentOptions::new()
         .raw(true)
         .access(Access::ReadOnly)
@@ -553,25 +568,14 @@ fn gc_removes_crash_leftovers_and_idle_segments_only_when_asked() {
     assert_eq!(&bytes, b"not a shmkit segment");
 }
 
+/// `gc` leaves other users' crash leftovers alone unless `--all-users`.
 #[test]
 fn gc_leaves_other_users_segments_unless_all_users() {
-    let (live, theirs) = (Name::new("gc-mine"), Name::new("gc-theirs"));
-    let _held = Segment::create(live.as_str(), 64).unwrap();
-    let given = stale_copy(&live, &theirs)
-        && Command::new("chown")
-            .arg("65534")
-            .arg(format!(
-                "{}/{}",
-                shmkit::test_support::SHM_FILES.unwrap_or("-"),
-                theirs.as_str()
-            ))
-            .status()
-            .is_ok_and(|s| s.success());
-    if !given {
-        eprintln!("SKIPPED: cannot give a stale segment to another user (not root, or no files)");
-        return;
+    if shmkit::test_support::BACKEND != "linux" {
+        return skipped_without_root();
     }
-    let _gc = gc_alone();
+    let theirs = Name::new("gc-theirs");
+    common::stale_segment(common::private_uid(3), theirs.as_str());
     let dry = shmkit(&["gc", "--dry-run", "--idle"]);
     assert!(dry.ok().line_with(theirs.as_str()).is_none(), "{dry:#?}");
     let all = shmkit(&["gc", "--dry-run", "--all-users"]);
@@ -757,7 +761,6 @@ fn write_then_read_a_cell_in_every_format() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("cellrw");
     let n = name.as_str();
     shmkit(&["write", n, "hi"])
@@ -833,7 +836,6 @@ fn write_each_line_publishes_every_line() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("lines");
     let n = name.as_str();
     let mut w = command(&["write", n, "--each-line", "--create", "--capacity", "1K"])
@@ -858,7 +860,6 @@ fn watch_count_3_prints_the_current_value_and_the_next_two() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("watch3");
     let n = name.as_str();
     shmkit(&["write", n, "--create", "--capacity", "1K", "-q", "first"]).ok();
@@ -888,7 +889,6 @@ fn watch_timeouts_end_it_with_or_without_a_count() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("watcht");
     let n = name.as_str();
     shmkit(&["write", n, "--create", "--capacity", "16", "-q", "only"]).ok();
@@ -908,7 +908,6 @@ fn watch_ends_cleanly_on_ctrl_c() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("watchint");
     let n = name.as_str();
     shmkit(&["write", n, "--create", "--capacity", "16", "-q", "v"]).ok();
@@ -933,7 +932,6 @@ fn bytes_segments_can_be_written_read_and_watched() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("bytesrw");
     let n = name.as_str();
     shmkit(&["create", n, "--size", "64"]).ok();
@@ -1128,7 +1126,6 @@ fn sub_count_3_receives_the_lines_another_process_publishes() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("pubsub");
     let n = name.as_str();
     shmkit(&["pub", n, "--create"])
@@ -1153,7 +1150,6 @@ fn sub_from_oldest_gets_the_frames_published_before_it_joined() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("oldest");
     let n = name.as_str();
     shmkit_with_input(&["pub", n, "--create", "-q"], b"first\nsecond\n").ok();
@@ -1170,7 +1166,6 @@ fn pub_file_publishes_each_file_as_one_frame_byte_for_byte() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("files");
     let n = name.as_str();
     let binary: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 256) as u8).collect();
@@ -1209,7 +1204,6 @@ fn frames_larger_than_the_maximum_fail_and_publish_nothing_of_themselves() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("toobig");
     let n = name.as_str();
     // Files: all checked before anything happens, even the files before the big one.
@@ -1240,7 +1234,6 @@ fn pub_creates_a_missing_stream_unless_told_not_to() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("pubmk");
     let n = name.as_str();
     shmkit(&["pub", n, "--no-create"])
@@ -1277,7 +1270,6 @@ fn pub_checks_files_against_the_stream_it_opened() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("pubfit");
     let n = name.as_str();
     let file = TempFile::new("68k", &[7; 68 << 10]);
@@ -1309,7 +1301,6 @@ fn sub_started_first_waits_and_gets_every_line_of_a_new_stream() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("sub100");
     let n = name.as_str();
     let sub = start(&["sub", n, "--count", "100"]);
@@ -1333,7 +1324,6 @@ fn watch_started_first_waits_for_the_cell() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("watchw");
     let n = name.as_str();
     let watch = start(&["watch", n, "--count", "2"]);
@@ -1379,7 +1369,6 @@ fn sub_follows_its_stream_when_it_is_removed_and_made_anew() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("subrm");
     let n = name.as_str();
     shmkit(&["pub", n, "-q"]).ok();
@@ -1415,7 +1404,6 @@ fn watch_follows_its_cell_when_it_is_removed_and_made_anew() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("watchrm");
     let n = name.as_str();
     shmkit(&["write", n, "--create", "--capacity", "64", "-q", "v1"]).ok();
@@ -1438,7 +1426,6 @@ fn a_second_publisher_is_refused_naming_the_first() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("twopub");
     let n = name.as_str();
     // The first publisher runs as long as its stdin stays open.
@@ -1477,7 +1464,6 @@ fn sub_timeouts_end_it_with_or_without_a_count() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("subt");
     let n = name.as_str();
     shmkit(&["pub", n, "--create", "-q"]).ok();
@@ -1495,7 +1481,6 @@ fn sub_ends_cleanly_on_ctrl_c_with_a_summary() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("subint");
     let n = name.as_str();
     shmkit_with_input(&["pub", n, "-q"], b"one\n").ok();
@@ -1516,7 +1501,6 @@ fn pub_ends_cleanly_on_ctrl_c_with_a_summary() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("pubint");
     let n = name.as_str();
     // Its stdin stays open: it waits for more lines when Ctrl-C comes.
@@ -1558,7 +1542,6 @@ fn pub_on_a_terminal_says_it_waits_for_lines() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("pubtty");
     let n = name.as_str();
     // `script` gives the command a terminal; stdin feeds it what a person would type.
@@ -1597,7 +1580,6 @@ fn sub_prints_frames_without_newlines_or_into_files() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("subout");
     let n = name.as_str();
     let binary: Vec<u8> = (0..=255u8).collect();
@@ -1636,7 +1618,6 @@ fn sub_summarizes_losses_instead_of_a_line_per_loss() {
     if !persistent() {
         return;
     }
-    let _gc = no_gc();
     let name = Name::new("sublost");
     let n = name.as_str();
     shmkit(&["pub", n, "-q", "--max-frame", "64", "--ring", "256"]).ok();
@@ -1915,7 +1896,6 @@ fn info_shows_streams_and_cells_for_what_they_are() {
 /// be corrupt, never shown as a huge data region.
 #[test]
 fn info_tells_a_dead_owners_lock_and_a_corrupt_header_as_they_are() {
-    let _no_gc = no_gc();
     if !persistent() {
         return;
     }

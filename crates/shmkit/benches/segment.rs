@@ -1,6 +1,9 @@
 //! Segment lifecycle and lock costs.
 //!
-//! * `segment/create+close`, `segment/open+close`: the system calls of a handle's life.
+//! * `segment/create+close`, `segment/open+close`: the system calls of a handle's life. A
+//!   `LastClose` create also hands the segment to its guardian process (Linux), which forks a
+//!   waiter for it; `segment/create+close-persistent` (no guardian, then removed) shows that
+//!   cost by difference.
 //! * `lock/uncontended`: lock + unlock with nobody else around (goal: median < 50 ns).
 //! * `lock/handoff-2proc`: two processes taking turns through the lock (strict alternation by a
 //!   turn counter), next to `baseline/futex-pingpong-2proc`, a bare shared futex ping-pong
@@ -29,6 +32,17 @@ fn lifecycle(c: &mut Criterion) {
     g.bench_function("create+close", |b| {
         b.iter(|| drop(Segment::create(&n, 4096).unwrap()))
     });
+    if shmkit::test_support::PERSISTENT {
+        g.bench_function("create+close-persistent", |b| {
+            let opts = SegmentOptions::new()
+                .size(4096)
+                .lifetime(shmkit::Lifetime::Persistent);
+            b.iter(|| {
+                drop(opts.create(&n).unwrap());
+                Segment::remove(&n).unwrap();
+            })
+        });
+    }
     let keep = Segment::create(&n, 4096).unwrap();
     g.bench_function("open+close", |b| {
         b.iter(|| drop(Segment::open(&n, Access::ReadWrite).unwrap()))

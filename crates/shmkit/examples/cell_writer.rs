@@ -7,8 +7,11 @@
 //!
 //! The cell holds the latest line. Readers never see half a line or the tail of a longer older
 //! one, and never block this writer. When the writer ends (Ctrl-D, Ctrl-C, even `kill -9`) and
-//! no reader holds the cell any more, it disappears from /dev/shm; while a reader still holds
-//! it, a new writer opens it and takes over (its readers see the new values).
+//! no reader holds the cell any more, it disappears from /dev/shm: removed by the last process to
+//! close it, or, when that one was killed, by the guardian process its creator started
+//! (`shmkit-guard`). On macOS, which has no guardian, the next shmkit program of the same user
+//! removes what a killed one left. While a reader still holds it, a new writer opens it and takes
+//! over (its readers see the new values).
 
 use std::io::BufRead;
 use std::process::ExitCode;

@@ -20,8 +20,9 @@
 //! with `--block`, none are lost and the publisher slows down to the slowest subscriber instead.
 //!
 //! The stream records its format (`rgba8:1920x1080`), so a viewer shows the frames as pictures
-//! (`crates/shmkit-c/examples/qt/qt_viewer`). The stream disappears when this publisher and every
-//! subscriber have closed it.
+//! (`shmkit view`, `crates/shmkit-c/examples/qt/qt_viewer`). The stream — its 64 MiB included —
+//! disappears when this publisher and every subscriber have closed it or died (`kill -9` too: see
+//! the README's platform table for how each system keeps that promise).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

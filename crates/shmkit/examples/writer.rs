@@ -4,9 +4,11 @@
 //! the next writer takes over — writes TEXT into it under the segment's lock (as a 4-byte
 //! little-endian length followed by the bytes, so readers never see the tail of an older,
 //! longer text), and signals the change. Then it keeps the segment alive: each line typed on
-//! stdin replaces the text. When the writer and its readers end (end of input, Ctrl-C, or even
-//! `kill -9`), the segment disappears with the last of them — nothing is left behind in
-//! /dev/shm.
+//! stdin replaces the text. When the writer ends (end of input, Ctrl-C, or even `kill -9`) and no
+//! reader holds the segment, it disappears with it — nothing is left behind in /dev/shm. A clean
+//! end removes it itself; after Ctrl-C or `kill -9`, its guardian process (`shmkit-guard` in
+//! `ps`) does, within a millisecond or so. (On Windows the system frees it; on macOS, which has no
+//! guardian, the next shmkit program of the same user removes it.)
 //!
 //! ```text
 //! cargo run --example writer -- demo "hello from the writer"

@@ -152,6 +152,8 @@ pub struct Error {
     reason: Cow<'static, str>,
     hint: Option<Cow<'static, str>>,
     source: Option<io::Error>,
+    /// The stale segment this call removed before failing with `NotFound`.
+    stale: Option<Box<crate::StaleRemoved>>,
 }
 
 /// Shorthand for `Result<T, shmkit::Error>`.
@@ -167,6 +169,7 @@ impl Error {
             reason: Cow::Borrowed(kind.as_str()),
             hint: None,
             source: None,
+            stale: None,
         }
     }
 
@@ -203,6 +206,12 @@ impl Error {
         self
     }
 
+    /// Records the stale segment whose removal this error reports.
+    pub(crate) fn stale(mut self, removed: crate::StaleRemoved) -> Error {
+        self.stale = Some(Box::new(removed));
+        self
+    }
+
     /// Re-labels the operation: an inner step (`open`) reported as the outer call (`create`).
     pub(crate) fn during(mut self, op: Op) -> Error {
         self.op = op;
@@ -232,6 +241,14 @@ impl Error {
     /// What to do about it, when there is advice to give.
     pub fn hint_text(&self) -> Option<&str> {
         self.hint.as_deref()
+    }
+
+    /// For a [`ErrorKind::NotFound`] from an open: the stale segment of that name that this very
+    /// call removed (every process that held it had died), which is why there is nothing to
+    /// open. Its message already says so; a caller that swallows the error and carries on can
+    /// pass this on (see [`on_stale_removed`](crate::on_stale_removed)).
+    pub fn stale_removed(&self) -> Option<&crate::StaleRemoved> {
+        self.stale.as_deref()
     }
 
     /// The operating system's error code, when an OS call failed.
@@ -311,6 +328,7 @@ impl fmt::Debug for Error {
             .field("name", &self.name)
             .field("reason", &self.reason)
             .field("source", &self.source)
+            .field("stale", &self.stale)
             .finish()
     }
 }

@@ -5,7 +5,9 @@
 //! `QSharedMemory`) leaves to luck:
 //!
 //! * **No leaks.** By default a segment's name disappears when the last handle anywhere closes
-//!   — also when its holders crash or are killed with `kill -9` ([`Lifetime`]).
+//!   — also when its holders crash or are killed with `kill -9` ([`Lifetime`]): on Linux a
+//!   guardian process removes it at once; elsewhere, and if the guardian was killed too, the
+//!   next shmkit create, open or `shmkit ls` by the same user does ([`on_stale_removed`]).
 //! * **No crash when memory runs out.** The memory is reserved when the segment is created, so
 //!   a full `/dev/shm` is an [`ErrorKind::OutOfResources`] error then, never a `SIGBUS` later
 //!   (Linux, and Windows' commit limit; macOS has no way to reserve, see *Platforms*).
@@ -96,6 +98,7 @@ mod notify;
 #[cfg(not(loom))]
 mod segment;
 mod shared;
+mod stale;
 pub mod stream;
 mod sync;
 mod sys;
@@ -119,6 +122,7 @@ pub use segment::{
 };
 #[cfg(not(loom))]
 pub use shared::SharedBytes;
+pub use stale::{StaleRemoved, on_stale_removed};
 pub use sys::Holders;
 
 /// The entry points of the fuzz targets in `fuzz/` (and of the tests that run them over fixed
@@ -152,4 +156,15 @@ pub mod test_support {
 
     /// The directory whose files are the segments (`/dev/shm` on Linux), if there is one.
     pub const SHM_FILES: Option<&str> = crate::sys::SHM_FILES;
+
+    /// Whether a `LastClose` segment gets a guardian process at creation (Linux), which removes
+    /// it when its last holder dies even if no shmkit process comes back.
+    pub const GUARDIAN: bool = crate::sys::GUARDIAN;
+
+    /// The guardian processes of the segment `name` (Linux: its guard process, or the waiter it
+    /// forked, which keep its file open),
+    /// or `None` where the platform cannot tell.
+    pub fn guardians(name: &str) -> Option<Vec<u32>> {
+        crate::sys::guardians(name)
+    }
 }

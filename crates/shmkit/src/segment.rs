@@ -15,6 +15,7 @@ use crate::liveness::{self, Identity, Scheme, Verdict};
 use crate::lock::{self, Acquired, LockGuard, Peers};
 use crate::name::{IntoName, IntoNativeName, NativeName, SegmentName};
 use crate::notify::Waited;
+use crate::stale::{self, StaleRemoved};
 use crate::sys::{self, Holders, Reclaimed, Want};
 
 /// How a handle may access a segment's data.
@@ -32,6 +33,14 @@ pub enum Access {
 pub enum Lifetime {
     /// When the last handle anywhere closes — including handles of processes that crashed or
     /// were killed (`kill -9`). As on Windows and with Qt. The default.
+    ///
+    /// # Platform notes
+    /// A killed process closes nothing itself. On Linux, its creator's guardian process removes
+    /// the segment at once (measured well under a millisecond after the last holder is gone),
+    /// with no other program running; if the guardian was killed too, the next create, open or
+    /// [`Segment::sweep`] (`shmkit ls`) by the same user does
+    /// ([`on_stale_removed`](crate::on_stale_removed)). On Windows the kernel frees it at once.
+    /// macOS has no guardian: the next create, open or sweep by the same user removes it.
     #[default]
     LastClose,
     /// Until [`Segment::remove`] (or `shmkit rm` / `shmkit gc --idle`), even with no handle open.
@@ -277,7 +286,12 @@ pub(crate) fn open_or_create_with<T>(
 ) -> Result<T> {
     loop {
         match open() {
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Said by no error now: tell the hook.
+                if let Some(removed) = e.stale_removed() {
+                    stale::report(removed);
+                }
+            }
             other => return other,
         }
         match create() {
@@ -461,6 +475,8 @@ impl Segment {
                 format!("{data_len} bytes is more than this system can address"),
             ));
         }
+        let native = sys::native_name(name.as_str(), opts.namespace == Namespace::Global);
+        stale::sweep(Some(&native), false);
         let pid = sys::current_process().0;
         let format = if geo.is_some() {
             opts.format.clone()
@@ -486,23 +502,39 @@ impl Segment {
                 });
             }
         };
+        let unlink_if_last = match geo {
+            Some(g) => g.flags & FLAG_LAST_CLOSE != 0,
+            None => lifetime == Lifetime::LastClose,
+        };
+        // The creator of a stale segment that creation finds under the name and removes, for
+        // the hook. (Recorded when the orphan check says yes; the removal follows unless the
+        // name changes in between, which takes an unconditional `remove` at that instant.)
+        let removed = std::cell::Cell::new(None);
+        let orphan = |head: &[u8]| {
+            let orphan = layout::is_orphan(head);
+            if orphan {
+                removed.set(Some(stale::creator_of(head)));
+            }
+            orphan
+        };
         let map = sys::create(
-            &sys::native_name(name.as_str(), opts.namespace == Namespace::Global),
+            &native,
             total,
             opts.mode,
+            unlink_if_last,
             &mut init,
-            &layout::is_orphan,
-        )
-        .map_err(|e| create_error(name, total, e))?;
+            &orphan,
+        );
+        if let Some(pid) = removed.get() {
+            stale::report(&StaleRemoved::new(name.to_string(), pid));
+        }
+        let map = map.map_err(|e| create_error(name, total, e))?;
         Ok(Segment {
             map: Some(map),
             name: name.clone(),
             access: Access::ReadWrite,
             geo,
-            unlink_if_last: match geo {
-                Some(g) => g.flags & FLAG_LAST_CLOSE != 0,
-                None => opts.lifetime.unwrap_or_default() == Lifetime::LastClose,
-            },
+            unlink_if_last,
             control_writable: true,
             scheme: geo.map(|g| Scheme::of(g.flags & FLAG_PROOFS != 0, sys::pid_namespace())),
             ident: OnceLock::new(),
@@ -532,10 +564,21 @@ impl Segment {
             (_, Access::ReadWrite) => Want::ReadWrite,
             (false, Access::ReadOnly) => Want::PreferWrite,
         };
-        let reclaim: &dyn Fn(&[u8]) -> bool = if raw { &|_| false } else { &layout::is_orphan };
         let native = sys::native_name(name.as_str(), opts.namespace == Namespace::Global);
-        let map =
-            sys::open(&native, want, reclaim).map_err(|e| open_error(name, opts.access, e))?;
+        stale::sweep(Some(&native), false);
+        // Whether the last orphan check said yes, and the orphan's creator: an open that then
+        // finds nothing removed that stale segment, and says so.
+        let removed = std::cell::Cell::new(None);
+        let orphan = |head: &[u8]| {
+            let orphan = layout::is_orphan(head);
+            removed.set(orphan.then(|| stale::creator_of(head)));
+            orphan
+        };
+        let reclaim: &dyn Fn(&[u8]) -> bool = if raw { &|_| false } else { &orphan };
+        let map = sys::open(&native, want, reclaim).map_err(|e| match removed.get() {
+            Some(pid) if e.kind() == std::io::ErrorKind::NotFound => stale_error(name, pid),
+            _ => open_error(name, opts.access, e),
+        })?;
         let fail =
             |kind, reason: String| Error::new(kind, Op::Open, name.to_string()).reason(reason);
         let Some(kind) = expect else {
@@ -1109,7 +1152,8 @@ impl Segment {
     }
 
     /// Lists every object in the system's shared-memory namespace (on Linux, `/dev/shm`):
-    /// shmkit segments with their kind and state, and foreign ones.
+    /// shmkit segments with their kind and state, and foreign ones. It only looks: to remove the
+    /// calling user's stale segments first, call [`sweep`](Self::sweep).
     ///
     /// # Platform notes
     /// Windows and macOS cannot enumerate shared memory. There `list` shows what shmkit itself
@@ -1125,6 +1169,18 @@ impl Segment {
     pub fn list() -> Result<Vec<SegmentInfo>> {
         let raw = sys::list().map_err(|e| Error::os(Op::Inspect, None, e).without_hint())?;
         Ok(raw.into_iter().map(SegmentInfo::from_raw).collect())
+    }
+
+    /// Removes the calling user's stale segments: [`Lifetime::LastClose`] shmkit segments that
+    /// nobody holds (every holder died; on Linux their guardian too) and creations that never
+    /// finished. Persistent segments, other users' and foreign objects are never touched; a
+    /// segment someone holds never goes (the check and the removal happen under an exclusive
+    /// lock). Every create and open does the same at most once a second; `shmkit ls` calls this
+    /// first. Each removal goes to the hook set with [`on_stale_removed`](crate::on_stale_removed).
+    ///
+    /// Best effort: what cannot be listed or removed is left, silently.
+    pub fn sweep() {
+        stale::sweep(None, true);
     }
 
     /// Describes one segment (which may be foreign, and need not have a portable name).
@@ -1385,6 +1441,18 @@ fn create_error(name: &NativeName, total: usize, e: std::io::Error) -> Error {
 fn not_regular(op: Op, name: &str) -> Error {
     Error::new(ErrorKind::Incompatible, op, name.to_string())
         .reason("it is not a regular shared-memory object (a directory or device?)")
+}
+
+/// The `NotFound` of an open that found only a stale segment under the name, and removed it.
+fn stale_error(name: &NativeName, creator_pid: Option<u32>) -> Error {
+    let removed = StaleRemoved::new(name.to_string(), creator_pid);
+    Error::new(ErrorKind::NotFound, Op::Open, name.to_string())
+        .reason(format!(
+            "removed the stale segment {} (every process that held it had died)",
+            removed.left_by()
+        ))
+        .hint("start its writer again")
+        .stale(removed)
 }
 
 fn open_error(name: &NativeName, access: Access, e: std::io::Error) -> Error {

@@ -60,8 +60,8 @@ c_writer_reader | cpp_writer_reader)
     grep -q "is the writer running" "$tmp/missing.out" || { cat "$tmp/missing.out"; fail "no hint"; }
     ;;
 c_kill9_no_leak)
-    # The writer is killed with kill -9 as the last holder: its cell is a crash leftover that
-    # `shmkit gc` removes, and that the next writer's open-or-create replaces at once.
+    # The writer is killed with kill -9 as the last holder: its guard process removes the name
+    # from /dev/shm at once (nothing to `shmkit gc`).
     mkfifo "$tmp/in"
     "$bin/writer" "$name" "doomed" <"$tmp/in" >"$tmp/writer.out" 2>&1 & pids+=($!)
     exec 3>"$tmp/in"
@@ -71,10 +71,9 @@ c_kill9_no_leak)
     kill -9 "${pids[0]}"
     wait "${pids[0]}" 2>/dev/null || true
     exec 3>&-
-    "$shmkit" info "$name" | grep -q "stale" || fail "a killed writer's cell is not reported stale"
-    "$shmkit" gc | grep -q "$name" || fail "shmkit gc did not remove the leftover"
     gone
-    # Again, and this time the next writer takes the name over at once.
+    # Again, and this time the next writer starts at once, racing the guard: whether it finds
+    # the name gone or the crash leftover still there, it starts anew.
     mkfifo "$tmp/in2"
     "$bin/writer" "$name" "doomed again" <"$tmp/in2" >"$tmp/w2.out" 2>&1 & pids+=($!)
     exec 4>"$tmp/in2"

@@ -63,6 +63,8 @@ pub fn census_json() -> Result<Vec<serde_json::Value>> {
 
 /// Lists the segments as a table or JSON.
 pub fn run(args: Args, out: &mut Output) -> Result<()> {
+    // This user's stale segments go first, each said on stderr (`error::announce_stale_removals`).
+    Segment::sweep();
     let infos = Segment::list()?;
     // The census of other programs' objects; without it (no /proc), show them as before.
     let Ok(others) = interop::list() else {

@@ -13,6 +13,13 @@
 //! * a segment whose lock anyone can take exclusively is held by nobody: `gc` may remove it,
 //!   and an opener may treat a `LastClose` one as the orphan of crashed users.
 //!
+//! A holder killed by a signal closes nothing, so each `LastClose` segment is also handed, at
+//! creation, to a *guardian*: a process (one per creating process) that holds its own open file
+//! description of the file, learns of every close, and takes `LOCK_EX` once nobody holds the
+//! segment, dead or not; it then removes the name by the same rule (see `guardian.rs`). If the
+//! guardian itself was killed, the next create, open or sweep by the same user removes the
+//! leftover (`stale.rs`).
+//!
 //! `flock` converts a lock by dropping it first (`flock(2)`: "not guaranteed to be atomic"), and
 //! a failed non-blocking conversion leaves no lock at all. So a handle never converts the shared
 //! lock it relies on; it only tries `LOCK_EX` when it is leaving anyway (close) or when it holds
@@ -63,6 +70,14 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 
 /// Segments are the files of this directory.
 pub(crate) const SHM_FILES: Option<&str> = Some(SHM_DIR);
+
+/// `LastClose` segments get a guardian process (`guardian.rs`).
+pub(crate) const GUARDIAN: bool = true;
+
+/// The user whose leftovers this process may sweep away (`stale.rs`): its effective user id.
+pub(crate) fn own_uid() -> Option<u32> {
+    Some(rustix::process::geteuid().as_raw())
+}
 
 /// Linux has one namespace: the name itself, whatever the namespace asked for.
 pub(crate) fn native_name(name: &str, _global: bool) -> std::borrow::Cow<'_, str> {
@@ -156,6 +171,7 @@ fn reserve(fd: &OwnedFd, len: u64) -> io::Result<()> {
 }
 
 /// Creates a segment: nameless, reserved, initialised by `init`, held, then linked under `name`.
+/// With `guard`, a guardian watches it from before it has a name (`guardian.rs`).
 ///
 /// If the name exists and nobody holds it and `reclaim_if(first bytes)` says it is an orphan, the
 /// orphan is removed and creation retried.
@@ -163,6 +179,7 @@ pub(crate) fn create(
     name: &str,
     len: usize,
     mode: u32,
+    guard: bool,
     init: &mut dyn FnMut(*mut u8, usize),
     reclaim_if: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Mapping> {
@@ -175,6 +192,13 @@ pub(crate) fn create(
     };
     // Drop guard: a failure below must not leave the temporary name behind.
     let temp_guard = TempName(temp);
+    // The guardian's descriptor, opened while the owner may still read the file (`mode` may not
+    // let it).
+    let guard_file = if guard {
+        guardian_file(&fd, temp_guard.0.as_ref())
+    } else {
+        None
+    };
     // Exactly `mode`, whatever the umask.
     rustix::fs::fchmod(&fd, mode)?;
     reserve(&fd, len as u64)?;
@@ -190,6 +214,13 @@ pub(crate) fn create(
     init(mapping.ptr(), len);
     // Hold it before it has a name, so nobody ever sees it unheld.
     rustix::fs::flock(&mapping.fd, FlockOperation::NonBlockingLockShared)?;
+    // Guarded from here: we hold it, so the guardian waits. If we die (or fail) before the name
+    // is ours, the guardian finds the name is not this file, and leaves it.
+    if let Some(file) = guard_file {
+        let mut paths = vec![mapping.path.as_c_str()];
+        paths.extend(temp_guard.0.as_deref());
+        crate::sys::guardian::watch(file, &paths);
+    }
 
     let deadline = Instant::now() + BUSY_RETRY;
     loop {
@@ -224,6 +255,31 @@ pub(crate) fn create(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A second open file description of the file behind `fd`, which no handle locks: the
+/// guardian's (`flock` on the creator's own description would convert the creator's lock).
+/// Makes the file the owner's to read first; the caller then sets its real mode.
+fn guardian_file(fd: &OwnedFd, temp: Option<&CString>) -> Option<OwnedFd> {
+    rustix::fs::fchmod(fd, Mode::RUSR | Mode::WUSR).ok()?;
+    let st = rustix::fs::fstat(fd).ok()?;
+    let file = match temp {
+        None => rustix::fs::openat(
+            CWD,
+            format!("/proc/self/fd/{}", fd.as_raw_fd()),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ),
+        Some(path) => rustix::fs::openat(
+            CWD,
+            path.as_c_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+            Mode::empty(),
+        ),
+    }
+    .ok()?;
+    let again = rustix::fs::fstat(&file).ok()?;
+    (again.st_dev == st.st_dev && again.st_ino == st.st_ino).then_some(file)
 }
 
 struct TempName(Option<CString>);
@@ -306,6 +362,12 @@ fn being_removed(name: &str) -> bool {
     holders
         .get(&(st.st_dev, st.st_ino))
         .is_some_and(|l| l.iter().any(|h| h.exclusive))
+}
+
+/// The guardians waiting on the segment `name` (for tests: `test_support::guardians`).
+pub(crate) fn guardians(name: &str) -> Option<Vec<u32>> {
+    let st = rustix::fs::statat(CWD, &*path_of(name), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    crate::sys::guardian::guardians(st.st_dev, st.st_ino)
 }
 
 /// Opens and maps an existing segment, taking a shared hold on it.
@@ -527,6 +589,14 @@ struct LockHolder {
 }
 
 type LockTable = HashMap<(u64, u64), Vec<LockHolder>>;
+
+/// Whether anyone holds a `flock` on the file `(dev, ino)`, from `/proc/locks`; `None` if it
+/// cannot be read. For the macOS backend run on Linux (`shmkit_macos_on_linux`), whose registry
+/// files are plain files: asking this way, like macOS's `F_GETLK`, disturbs no holder.
+#[cfg_attr(not(shmkit_macos_on_linux), allow(dead_code))]
+pub(crate) fn flock_held(dev: u64, ino: u64) -> Option<bool> {
+    Some(lock_table().ok()?.contains_key(&(dev, ino)))
+}
 
 /// The `flock` holders of every file, from `/proc/locks`: reading it does not disturb anyone,
 /// unlike probing with `LOCK_EX`.

@@ -62,6 +62,18 @@
 //! `std::atomic::wait`. Only if neither exists (never, on supported systems) does a waiter sleep
 //! in bounded slices (1 ms doubling to 50 ms) and re-check.
 //!
+//! # No guardian process
+//!
+//! On Linux each `LastClose` segment gets a guardian (`guardian.rs`): a process forked from the
+//! creator that waits for the segment's exclusive lock and removes the name when the last holder
+//! has died. The rule would work here too (on the registry file), but a forked child keeps the
+//! whole memory of its parent alive copy-on-write, and the Linux guardian drops it by walking
+//! `/proc/self/maps`. macOS has no such list; enumerating the address space through Mach calls
+//! and deallocating it in a forked child is something CI cannot run, and a guardian that keeps
+//! a copy of its creator's memory would trade a leaked segment for a leaked heap. So there is
+//! none: a segment whose last holder was killed stays until the next shmkit create, open or
+//! list by the same user removes it (`stale.rs`), or `shmkit gc`.
+//!
 //! # Holders
 //!
 //! macOS cannot say which processes hold a `flock`. `list` asks `fcntl(F_GETLK)` whether any
@@ -99,6 +111,20 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 
 /// Segments are not files in a directory here.
 pub(crate) const SHM_FILES: Option<&str> = None;
+
+/// No guardian process on macOS (see the module docs): a killed last holder's segment stays
+/// until the next shmkit create, open or sweep (`shmkit ls`) by the same user (`stale.rs`).
+pub(crate) const GUARDIAN: bool = false;
+
+/// The user whose leftovers this process may sweep away (`stale.rs`): its effective user id.
+pub(crate) fn own_uid() -> Option<u32> {
+    Some(rustix::process::geteuid().as_raw())
+}
+
+/// No guardians here.
+pub(crate) fn guardians(_name: &str) -> Option<Vec<u32>> {
+    None
+}
 
 /// The registry of lock files (see the module docs).
 const REGISTRY: &str = "/tmp/shmkit-registry";
@@ -377,6 +403,7 @@ fn head_of(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Creates a segment: registry lock first, then `shm_open(O_CREAT | O_EXCL)`, size, map, `init`.
+/// No guardian (`_guard`): see the module docs.
 ///
 /// If the name exists and nobody holds it and `reclaim_if(first bytes)` says it is an orphan,
 /// the orphan is removed and creation retried.
@@ -384,6 +411,7 @@ pub(crate) fn create(
     name: &str,
     len: usize,
     mode: u32,
+    _guard: bool,
     init: &mut dyn FnMut(*mut u8, usize),
     reclaim_if: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Mapping> {
@@ -684,23 +712,20 @@ fn holders_of(name: &str) -> Holders {
     }
 }
 
-/// Linux (tests): `F_GETLK` does not see `flock`s there, so probe with a non-blocking exclusive
-/// lock on a descriptor of our own, released at once. (Unlike `F_GETLK` this can make a
-/// concurrent last closer believe it is not last; its segment is then reclaimed as an orphan.)
+/// Linux (tests): `F_GETLK` does not see `flock`s there, so ask `/proc/locks`, which, like
+/// `F_GETLK` on macOS, disturbs no holder, and report no ids, as macOS cannot. (Probing with
+/// `LOCK_EX` made concurrent last closers believe they were not last, and every create, open and
+/// list now sweeps, which lists every holder.)
 #[cfg(not(target_vendor = "apple"))]
 fn holders_of(name: &str) -> Holders {
-    let Ok(fd) = rustix::fs::openat(
-        CWD,
-        &*reg_path(name),
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
-        Mode::empty(),
-    ) else {
+    let Ok(st) = rustix::fs::statat(CWD, &*reg_path(name), AtFlags::SYMLINK_NOFOLLOW) else {
         return Holders::Nobody;
     };
-    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Holders::Nobody,
-        Err(Errno::WOULDBLOCK) => Holders::Held(Vec::new()),
-        Err(_) => Holders::Unknown,
+    let (dev, ino) = file_id(&st);
+    match host::flock_held(dev, ino) {
+        Some(true) => Holders::Held(Vec::new()),
+        Some(false) => Holders::Nobody,
+        None => Holders::Unknown,
     }
 }
 

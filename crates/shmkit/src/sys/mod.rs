@@ -11,7 +11,7 @@
 //! | item | meaning |
 //! | --- | --- |
 //! | `Mapping` | an open segment: its memory mapped, and a *hold* on it that keeps it alive |
-//! | `create(name, len, mode, init, reclaim_if)` | reserve `len` bytes, run `init` on them, then publish the name atomically |
+//! | `create(name, len, mode, guard, init, reclaim_if)` | reserve `len` bytes, run `init` on them, then publish the name atomically; with `guard`, start its guardian (Linux) |
 //! | `open(name, want, reclaim_if)` | open and map an existing segment, taking a hold |
 //! | `Mapping::close(unlink_if_last)` | drop the hold; the last holder may remove the name |
 //! | `remove`, `reclaim`, `list`, `peek` | remove a name; remove it only if nobody holds it; enumerate; read the first bytes |
@@ -23,6 +23,8 @@
 //! | `PERSISTENT_UNSUPPORTED` | `Some(why)` where a segment cannot outlive its handles (Windows) |
 //! | `SHM_FILES` | `Some(dir)` where segments are files in a directory (Linux's `/dev/shm`), for tests and messages |
 //! | `BACKEND` | the backend's name (`linux`, `windows`, `macos`, `unsupported`), for tests that must know which promises apply |
+//! | `GUARDIAN`, `guardians(name)` | whether `LastClose` segments get a guardian process (Linux: `guardian.rs`); the processes guarding `name`, for tests |
+//! | `own_uid()` | the user whose crash leftovers this process may sweep away (`stale.rs`); `None` where nothing outlives its handles |
 //! | `pin_to_cpu(cpu)` | pins the calling thread to a CPU, for benchmarks; `false` where impossible |
 //! | `current_user()` | the effective user id that owns what this process creates (`None` where objects have no numeric owner), for `gc` |
 //! | `is_removed(mapping)` | whether the segment's name was removed or now names another segment (always `false` where a held name cannot be removed) |
@@ -65,6 +67,11 @@ mod imp;
 pub(crate) use imp::*;
 
 mod local_socket;
+// The guardian of `LastClose` segments (Linux). Under `shmkit_macos_on_linux` only the unused
+// copy of the Linux backend refers to it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg_attr(shmkit_macos_on_linux, allow(dead_code))]
+mod guardian;
 // The mapping code of the Unix backends (Linux, macOS); FreeBSD has none yet.
 #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
 mod unix_map;

@@ -22,6 +22,18 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = None;
 /// No directory of segments.
 pub(crate) const SHM_FILES: Option<&str> = None;
 
+/// No guardian processes here.
+pub(crate) const GUARDIAN: bool = false;
+
+/// Nothing to sweep.
+pub(crate) fn own_uid() -> Option<u32> {
+    None
+}
+
+pub(crate) fn guardians(_name: &str) -> Option<Vec<u32>> {
+    None
+}
+
 /// One namespace: the name itself.
 pub(crate) fn native_name(name: &str, _global: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Borrowed(name)
@@ -70,6 +82,7 @@ pub(crate) fn create(
     _name: &str,
     _len: usize,
     _mode: u32,
+    _guard: bool,
     _init: &mut dyn FnMut(*mut u8, usize),
     _reclaim_if: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Mapping> {

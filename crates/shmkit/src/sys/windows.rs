@@ -113,6 +113,20 @@ pub(crate) const PERSISTENT_UNSUPPORTED: Option<&str> = Some(
 /// The directory whose files are the segments (`None`: segments are not files here).
 pub(crate) const SHM_FILES: Option<&str> = None;
 
+/// No guardian needed: the kernel frees a section with its last handle, a dead process's
+/// handles included.
+pub(crate) const GUARDIAN: bool = false;
+
+/// Nothing to sweep: no section outlives its handles.
+pub(crate) fn own_uid() -> Option<u32> {
+    None
+}
+
+/// No guardians here.
+pub(crate) fn guardians(_name: &str) -> Option<Vec<u32>> {
+    None
+}
+
 /// Splits a native name into its namespace and bare name: `Global\x` → (`Global`, `x`); a name
 /// without a namespace is `Local\`.
 fn split(name: &str) -> (&str, &str) {
@@ -432,6 +446,7 @@ pub(crate) fn create(
     name: &str,
     len: usize,
     _mode: u32,
+    _guard: bool,
     init: &mut dyn FnMut(*mut u8, usize),
     _reclaim_if: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Mapping> {
@@ -1128,7 +1143,7 @@ mod tests {
     fn sizes_survive_open_and_stat() {
         let name = format!("t-size-{}", std::process::id());
         let len = 3 * size_granule();
-        let m = create(&name, len, 0o600, &mut |_, _| {}, &|_| false).unwrap();
+        let m = create(&name, len, 0o600, false, &mut |_, _| {}, &|_| false).unwrap();
         assert_eq!(m.len(), len);
         let o = open(&name, Want::Read, &|_| false).unwrap();
         assert_eq!(o.len(), len);
