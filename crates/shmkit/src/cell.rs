@@ -790,7 +790,14 @@ mod handle {
         /// [`ErrorKind::InvalidSize`] if `value` is longer than the capacity,
         /// [`ErrorKind::PermissionDenied`] on a read-only handle.
         pub fn publish(&self, value: &[u8]) -> Result<u64> {
-            self.publish_with(value.len(), |buf| buf.copy_from_slice(value))
+            self.check_publish(value.len())?;
+            // No user code runs under the lock here: the lighter `with_lock` will do.
+            let seq = self
+                .seg
+                .with_lock(|| self.publish_locked(value.len(), |buf| buf.copy_from_slice(value)))
+                .map_err(|e| e.during(Op::Publish))?;
+            self.signal();
+            Ok(seq)
         }
 
         /// Publishes a value of `len` bytes written in place by `fill`: no intermediate copy.
@@ -806,6 +813,16 @@ mod handle {
         /// # Errors
         /// As for [`publish`](Self::publish).
         pub fn publish_with(&self, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<u64> {
+            self.check_publish(len)?;
+            // `fill` is the caller's code, which may try the lock: a guard records it held.
+            let guard = self.seg.lock().map_err(|e| e.during(Op::Publish))?;
+            let seq = self.publish_locked(len, fill);
+            drop(guard);
+            self.signal();
+            Ok(seq)
+        }
+
+        fn check_publish(&self, len: usize) -> Result<()> {
             if len > self.capacity {
                 return Err(self.write_error(
                     ErrorKind::InvalidSize,
@@ -821,36 +838,45 @@ mod handle {
                     "this handle was opened read-only".into(),
                 ));
             }
-            let guard = self.seg.lock().map_err(|e| e.during(Op::Publish))?;
+            Ok(())
+        }
+
+        /// The protocol's publish, with the writer lock held.
+        fn publish_locked(&self, len: usize, fill: impl FnOnce(&mut [u8])) -> u64 {
             let seq = publish(
                 self.ctl(),
                 self,
                 len as u64,
                 |i| {
-                    // SAFETY: slot `i` is `stride >= len` bytes of our writable data region. We hold
-                    // the writer lock and the slot is not the latest one (`publish` step 1), so no
-                    // other writer that follows the protocol touches it, and readers only copy from
-                    // it (discarding what they copied, thanks to the odd version).
+                    // SAFETY: slot `i` is `stride >= len` bytes of our writable data region. We
+                    // hold the writer lock and the slot is not the latest one (`publish` step 1),
+                    // so no other writer that follows the protocol touches it, and readers only
+                    // copy from it (discarding what they copied, thanks to the odd version).
                     let buf = unsafe { std::slice::from_raw_parts_mut(self.slot_ptr(i), len) };
                     fill(buf);
                 },
                 |i, buf| {
-                    // SAFETY: slot `i` holds the `len >= buf.len()` bytes just written, inside our
-                    // mapping; `buf` is private.
+                    // SAFETY: slot `i` holds the `len >= buf.len()` bytes just written, inside
+                    // our mapping; `buf` is private.
                     unsafe { crate::shared::copy_out(self.slot_ptr(i), buf) };
                 },
             );
-            self.ctl()
-                .cfg
-                .last_ns
-                .store(crate::sys::coarse_now_ns(), Ordering::Relaxed);
-            drop(guard);
+            // The coarse clock moves once per timer tick: store it only then (a store per
+            // publish measured a third of a publish).
+            let (now, last) = (crate::sys::coarse_now_ns(), &self.ctl().cfg.last_ns);
+            if last.load(Ordering::Relaxed) != now {
+                last.store(now, Ordering::Relaxed);
+            }
+            seq
+        }
+
+        /// Wakes the readers that sleep on the cell (a futex wake only if there are any).
+        fn signal(&self) {
             self.seg
                 .header()
                 .expect("a cell has a header")
                 .change
                 .signal(self.seg.wake_always());
-            Ok(seq)
         }
 
         /// The sequence number of the newest value (0 before the first publish).

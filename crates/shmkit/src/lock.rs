@@ -469,21 +469,25 @@ pub fn fuzz_lock(bytes: &[u8]) {
 /// one of them again is an error rather than a wait for ourselves.
 #[cfg(not(loom))]
 pub(crate) mod held {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
 
     thread_local! {
         static HELD: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+        /// How many keys `HELD` has: a plain word (no destructor, so no lazy registration), which
+        /// makes the common question — does this thread hold any lock? — one load.
+        static COUNT: Cell<usize> = const { Cell::new(0) };
     }
 
     /// Whether this thread holds the lock of the segment whose key is `key` (see
     /// `Segment::lock_key`).
     pub(crate) fn contains(key: u64) -> bool {
-        HELD.with(|h| h.borrow().contains(&key))
+        COUNT.get() != 0 && HELD.with(|h| h.borrow().contains(&key))
     }
 
     /// Records that this thread holds it.
     pub(crate) fn insert(key: u64) {
         HELD.with(|h| h.borrow_mut().push(key));
+        COUNT.set(COUNT.get() + 1);
     }
 
     /// Records that this thread released it.
@@ -492,6 +496,7 @@ pub(crate) mod held {
             let mut h = h.borrow_mut();
             if let Some(i) = h.iter().position(|&x| x == key) {
                 h.swap_remove(i);
+                COUNT.set(h.len());
             }
         });
     }

@@ -851,16 +851,22 @@ impl Segment {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn lock_word(&self) -> Result<&crate::lock::LockWord> {
-        let h = self.header_for(Op::Lock)?;
-        if !self.control_writable {
-            return Err(
-                Error::new(ErrorKind::PermissionDenied, Op::Lock, self.name.to_string())
-                    .reason("this process may only read the segment, and the lock lives inside it")
-                    .hint("ask its owner for write permission (mode 0660 or 0666)"),
-            );
+        match self.header() {
+            Some(h) if self.control_writable => Ok(&h.lock),
+            _ => Err(self.lock_word_error()),
         }
-        Ok(&h.lock)
+    }
+
+    #[cold]
+    fn lock_word_error(&self) -> Error {
+        if let Err(e) = self.header_for(Op::Lock) {
+            return e;
+        }
+        Error::new(ErrorKind::PermissionDenied, Op::Lock, self.name.to_string())
+            .reason("this process may only read the segment, and the lock lives inside it")
+            .hint("ask its owner for write permission (mode 0660 or 0666)")
     }
 
     /// Another handle of this very segment (the same object, not just the same name): a read-only
@@ -965,6 +971,23 @@ impl Segment {
         if let (Ok(w), Some(&me)) = (self.lock_word(), self.ident.get()) {
             w.unlock(&HandlePeers { seg: self, me });
         }
+    }
+
+    /// Runs `f` with the lock held, for the library's own short critical sections that call no
+    /// user code (so cannot ask for the lock again): a [`lock`](Self::lock) without the guard's
+    /// bookkeeping. Still refuses a lock this thread holds already.
+    pub(crate) fn with_lock<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        struct Unlock<'a>(&'a crate::lock::LockWord, HandlePeers<'a>);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.unlock(&self.1);
+            }
+        }
+        let (w, p) = self.lock_parts()?;
+        w.lock(&p, None)
+            .expect("a lock without deadline always succeeds");
+        let _unlock = Unlock(w, p);
+        Ok(f())
     }
 
     /// Takes the lock for a stream publisher (held for the publisher's life, outside the
