@@ -5,8 +5,10 @@
 //! # Layout
 //!
 //! The data region is a ring of `ring_len` bytes (a power of two). Frames lie in it one after
-//! the other, each a 32-byte header followed by its payload, padded to a multiple of 64 bytes so
-//! that headers start on cache lines:
+//! the other, each a 32-byte header and its payload, padded to a multiple of 64 bytes so that
+//! headers start on cache lines. A payload of up to 32 bytes follows the header in the same
+//! line (one line per hand-off); a longer one starts on the next line (large copies are faster
+//! to and from aligned memory):
 //!
 //! ```text
 //! offset size  field
@@ -15,7 +17,8 @@
 //!      8    8  seq     the frame's sequence number (data frames are numbered from 1)
 //!     16    8  time    publish time, nanoseconds since the Unix epoch
 //!     24    8  commit  !position once the frame is complete (the commit marker)
-//!     32    …  payload
+//!     32    …  payload of up to 32 bytes, or
+//!     64    …  payload of more than 32 bytes
 //! ```
 //!
 //! A frame never wraps: when one does not fit before the end of the ring, a padding frame fills
@@ -285,10 +288,22 @@ pub(crate) trait RingMem {
     fn commit_store(&self, off: usize, value: u64, release: bool);
 }
 
+/// Where the payload of a frame of `len` bytes starts, from the frame's start: right after the
+/// header for up to 32 bytes (header and payload then share one cache line: one line per
+/// hand-off), else on the next cache line (large copies run up to 7 % faster to and from
+/// aligned memory: measured at 8 MiB).
+pub(crate) fn payload_offset(len: usize) -> usize {
+    if len <= FRAME_ALIGN - FRAME_HDR {
+        FRAME_HDR
+    } else {
+        FRAME_ALIGN
+    }
+}
+
 /// Bytes a frame of `len` payload bytes takes in the ring (header and padding included): to
 /// size a ring for `n` frames in flight, give it `n * frame_size(max_frame)`.
 pub fn frame_size(len: usize) -> usize {
-    len.checked_add(FRAME_HDR)
+    len.checked_add(payload_offset(len))
         .and_then(|n| n.checked_next_multiple_of(FRAME_ALIGN))
         .unwrap_or(usize::MAX)
 }
@@ -499,7 +514,10 @@ pub(crate) fn reserve(
         // Step 3: frames overlapping [.., floor) are about to be overwritten; mark a share of
         // the ring more gone while at it, as far as the slowest cursor allows (it lies on a
         // frame boundary, so `oldest` stops at or before it) and never past the tail.
-        let target = (floor + ring / RECLAIM_SHARE).min(low).min(st.tail).max(floor);
+        let target = (floor + ring / RECLAIM_SHARE)
+            .min(low)
+            .min(st.tail)
+            .max(floor);
         while st.oldest < target {
             let o = st.oldest & (ring - 1);
             let (flen, kind, _, _) = read_header(mem, o as usize);
@@ -705,7 +723,7 @@ fn try_receive_limited(
         let (len, kind, seq, time) = read_header(mem, off as usize);
         let extent = frame_extent(len, kind, off, ring, max_frame as u64);
         if extent.is_some() && kind == KIND_DATA {
-            consume(off as usize + FRAME_HDR, len as usize);
+            consume(off as usize + payload_offset(len as usize), len as usize);
         }
         if !protected && !intact(ctl, st.pos) {
             // Overwritten while we read: start again where a whole frame can be read — unless
@@ -750,7 +768,7 @@ fn try_receive_limited(
                 lost,
                 time_ns: time,
             },
-            off: off as usize + FRAME_HDR,
+            off: off as usize + payload_offset(len as usize),
             pos,
         }));
     }
@@ -885,8 +903,11 @@ mod handle {
             // SAFETY: inside the ring (asserted), which lies in our writable data region; the
             // source is private memory. Only the publisher writes the ring (it holds the lock);
             // subscribers only copy these bytes and discard the copy if the protocol says we
-            // overwrote them.
-            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.add(off), src.len()) }
+            // overwrote them. `copy_in` (as `Segment::write`): each byte written once, and its
+            // large-copy loop keeps the bytes in the cache the subscriber reads them from,
+            // where the C library's `memcpy` streams copies of a megabyte or more past it
+            // (measured: the one-copy stream at 0.90x the plain ring with it).
+            unsafe { crate::shared::copy_in(self.base.add(off), src) }
         }
 
         fn read(&self, off: usize, dst: &mut [u8]) {
@@ -1511,8 +1532,9 @@ mod handle {
                 return Ok(None);
             };
             let mem = self.s.mem();
-            mem.write((pos & (self.s.ring as u64 - 1)) as usize + FRAME_HDR, frame);
-            Ok(Some(self.commit(pos, frame.len(), time)))
+            let off = (pos & (self.s.ring as u64 - 1)) as usize + payload_offset(frame.len());
+            mem.write(off, frame);
+            Ok(Some(self.commit(pos, frame.len(), frame.len(), time)))
         }
 
         /// Lends `len` bytes of the ring for the next frame, to fill in place: no copy at all,
@@ -1571,7 +1593,7 @@ mod handle {
                 ));
             }
             self.detached = None;
-            Ok(self.commit(loan.pos, len, None))
+            Ok(self.commit(loan.pos, loan.len, len, None))
         }
 
         /// Abandons a loan handed out by [`Loan::detach`]: nothing is published.
@@ -1619,8 +1641,18 @@ mod handle {
             ))
         }
 
-        /// Publishes the reserved frame at `pos`, stamped `time` or by our clock.
-        fn commit(&mut self, pos: u64, len: usize, time: Option<u64>) -> u64 {
+        /// Publishes the reserved frame at `pos` of `len` bytes, stamped `time` or by our clock.
+        /// Its payload was placed for a frame of `placed >= len` bytes (a loan): a frame that
+        /// turned out short enough to share the header's line moves there (at most 32 bytes).
+        fn commit(&mut self, pos: u64, placed: usize, len: usize, time: Option<u64>) -> u64 {
+            let (from, to) = (payload_offset(placed), payload_offset(len));
+            let mem = self.s.mem();
+            if from != to {
+                let base = (pos & (self.s.ring as u64 - 1)) as usize;
+                let mut small = [0u8; FRAME_ALIGN - FRAME_HDR];
+                mem.read(base + from, &mut small[..len]);
+                mem.write(base + to, &small[..len]);
+            }
             let time = time.unwrap_or_else(|| {
                 if self.precise_time {
                     now_ns()
@@ -1628,7 +1660,6 @@ mod handle {
                     crate::sys::coarse_now_ns()
                 }
             });
-            let mem = self.s.mem();
             let seq = commit(self.s.ctl(), &mem, &mut self.st, pos, len, time);
             self.s.change().signal(self.s.seg.wake_always());
             seq
@@ -1719,7 +1750,7 @@ mod handle {
 
     impl Loan<'_> {
         fn ptr(&self) -> *mut u8 {
-            let off = (self.pos & (self.p.s.ring as u64 - 1)) as usize + FRAME_HDR;
+            let off = (self.pos & (self.p.s.ring as u64 - 1)) as usize + payload_offset(self.len);
             // SAFETY: the reserved frame lies inside the ring (reserve checked it against the
             // maximum frame, which fits the ring).
             unsafe { self.p.s.seg.as_ptr().cast_mut().add(off) }
@@ -1728,14 +1759,14 @@ mod handle {
         /// Publishes the frame; returns its sequence number.
         pub fn commit(self) -> u64 {
             let (pos, len) = (self.pos, self.len);
-            self.p.commit(pos, len, None)
+            self.p.commit(pos, len, len, None)
         }
 
         /// Publishes the frame with `time_ns` (nanoseconds since the Unix epoch) as its time
         /// (see [`Publisher::send_at`]); returns its sequence number.
         pub fn commit_at(self, time_ns: u64) -> u64 {
             let (pos, len) = (self.pos, self.len);
-            self.p.commit(pos, len, Some(time_ns))
+            self.p.commit(pos, len, len, Some(time_ns))
         }
 
         /// Publishes the first `len` bytes as the frame (for frames whose size is known only
@@ -1751,8 +1782,8 @@ mod handle {
                     format!("{len} bytes from a loan of {}", self.len),
                 ));
             }
-            let pos = self.pos;
-            Ok(self.p.commit(pos, len, None))
+            let (pos, placed) = (self.pos, self.len);
+            Ok(self.p.commit(pos, placed, len, None))
         }
 
         /// Ends the borrow of the publisher but keeps the loan, for code that cannot hold a
@@ -2920,8 +2951,9 @@ mod handle {
         }
         // A publisher taking the same bytes over must not panic either.
         if let Ok(mut pst) = PubState::take(&ctl, &mem, max_frame as u64) {
-            if let Some(pos) = reserve(&ctl, &mem, &mut pst, max_frame.min(64), false, |_, _| Some(u64::MAX))
-            {
+            if let Some(pos) = reserve(&ctl, &mem, &mut pst, max_frame.min(64), false, |_, _| {
+                Some(u64::MAX)
+            }) {
                 commit(&ctl, &mem, &mut pst, pos, max_frame.min(64), 1);
             }
         }
@@ -2988,7 +3020,7 @@ mod tests {
         let pos = reserve(ctl, mem, st, len, false, |_, _| Some(u64::MAX)).unwrap();
         let seq = st.next_seq;
         mem.write(
-            (pos % mem.len() as u64) as usize + FRAME_HDR,
+            (pos % mem.len() as u64) as usize + payload_offset(len),
             &seq.to_le_bytes(),
         );
         commit(ctl, mem, st, pos, len, 0);
@@ -3161,7 +3193,10 @@ mod loom_tests {
         room: impl FnMut(u64, Room) -> Option<u64>,
     ) {
         let pos = reserve(ctl, mem, st, 8, block, room).unwrap();
-        mem.write((pos % 256) as usize + FRAME_HDR, &st.next_seq.to_le_bytes());
+        mem.write(
+            (pos % 256) as usize + payload_offset(8),
+            &st.next_seq.to_le_bytes(),
+        );
         commit(ctl, mem, st, pos, 8, 0);
     }
 

@@ -204,7 +204,7 @@ fn block_loses_nothing_and_resumes_when_the_slow_subscriber_is_killed() {
     let _w = watchdog(T);
     let name = unique_name("sblock");
     let mut p = StreamOptions::new()
-        .max_frame(96)
+        .max_frame(64)
         .ring(1024)
         .policy(Policy::Block)
         .create(&name)
@@ -214,7 +214,7 @@ fn block_loses_nothing_and_resumes_when_the_slow_subscriber_is_killed() {
     assert_eq!(p.subscribers(), 1);
     // The ring holds 8 frames of 128 bytes, less the header after the newest: 7. The
     // subscriber reads nothing: the 8th must wait.
-    let frame = [5u8; 96];
+    let frame = [5u8; 64];
     let mut sent = 0;
     while p.try_send(&frame).unwrap().is_some() {
         sent += 1;
