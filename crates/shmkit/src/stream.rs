@@ -1802,6 +1802,12 @@ mod handle {
             self.s.max_frame
         }
 
+        /// The ring's size in bytes (as [`Publisher::ring_len`]: what a copy of the stream
+        /// elsewhere needs to hold as many frames in flight).
+        pub fn ring_len(&self) -> usize {
+            self.s.ring
+        }
+
         /// What the frames are, as the stream's creator said.
         pub fn format(&self) -> Option<&Format> {
             self.s.seg.format()

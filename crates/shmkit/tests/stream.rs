@@ -366,6 +366,23 @@ fn skipped_frames_count_as_lost_for_subscribers_already_there() {
 }
 
 #[test]
+fn a_subscriber_knows_the_geometry_of_its_stream() {
+    let name = unique_name("sgeo");
+    let p = StreamOptions::new()
+        .max_frame(5000)
+        .ring(1 << 20)
+        .policy(Policy::Block)
+        .create(&name)
+        .unwrap();
+    let sub = Subscriber::open(&name).unwrap();
+    assert_eq!(
+        (sub.max_frame(), sub.ring_len(), sub.policy()),
+        (5000, 1 << 20, Policy::Block)
+    );
+    assert_eq!(sub.ring_len(), p.ring_len());
+}
+
+#[test]
 fn bad_options_are_clear_errors() {
     let name = unique_name("sopts");
     for opts in [
