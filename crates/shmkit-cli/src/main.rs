@@ -83,6 +83,7 @@ Examples:
   shmkit gc --dry-run            what crashed programs left behind (gc removes it)
   shmkit dump qt:frames          the bytes of a Qt app's QSharedMemory(\"frames\")
   shmkit gc --foreign --dry-run  what crashed Qt and Python programs left behind
+  shmkit bridge export cam0 --listen tcp/127.0.0.1:7447   the stream cam0 to other machines
 
 Run `shmkit help COMMAND` for a command's options and examples.";
 

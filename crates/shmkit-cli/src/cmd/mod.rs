@@ -10,6 +10,8 @@ use crate::error::Result;
 use crate::output::Output;
 
 pub mod bench;
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod create;
 pub mod demo;
 pub mod dump;
@@ -55,6 +57,8 @@ pub enum Command {
     #[command(name = "demo-role", hide = true)]
     DemoRole(demo::RoleArgs),
     Lock(lock::Args),
+    #[cfg(feature = "bridge")]
+    Bridge(bridge::Args),
 }
 
 impl Command {
@@ -77,6 +81,8 @@ impl Command {
             Command::Bench(args) => bench::run(args, out),
             Command::BenchRole(args) => bench::run_role(args, out),
             Command::Lock(args) => lock::run(args, out),
+            #[cfg(feature = "bridge")]
+            Command::Bridge(args) => bridge::run(args, out),
         }
     }
 }
