@@ -3,6 +3,9 @@
 //! command line's errors; and two "hosts" for real — two network namespaces joined by a veth
 //! pair, each with its own `/dev/shm`, talking mutual TLS (root only).
 //!
+//! The two-host tests need root, iproute2 and openssl; they are `#[ignore]`d in a plain `cargo
+//! test` and `.ci/bridge.sh` runs them (`cargo test --workspace --test bridge -- --ignored`).
+//!
 //! Frames carry their own proof of wholeness: a counter, the publisher's clock and a checksum of
 //! the rest, so the far side can tell a whole frame from a torn or mixed one, and its order.
 
@@ -872,6 +875,7 @@ fn tls_args(files: &[PathBuf]) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "root, iproute2 and openssl: `.ci/bridge.sh` runs it"]
 fn two_hosts_in_network_namespaces_with_their_own_dev_shm_over_mutual_tls() {
     if !root() {
         return;
@@ -1039,6 +1043,7 @@ fn two_hosts_in_network_namespaces_with_their_own_dev_shm_over_mutual_tls() {
 }
 
 #[test]
+#[ignore = "root, iproute2 (tc tbf): `.ci/bridge.sh` runs it"]
 fn an_overwrite_stream_skips_rather_than_queues_on_a_slow_link() {
     if !root() {
         return;
@@ -1072,7 +1077,7 @@ fn an_overwrite_stream_skips_rather_than_queues_on_a_slow_link() {
             0,
             &role_cmd(
                 "publish",
-                &format!("{} 60 262144 overwrite 8", src.as_str()),
+                &format!("{} 60 262144 overwrite 30", src.as_str()),
             ),
         ),
         "publisher on host A",
@@ -1112,10 +1117,10 @@ fn an_overwrite_stream_skips_rather_than_queues_on_a_slow_link() {
         "importer",
     );
     importer.expect("connected to 1 Zenoh node");
-    // Let the link fill up for 3 s, then look at 40 frames: whole, in order, losses counted, and
-    // fresh — a queue in front of a link three times too slow would make them seconds old.
+    // 40 frames (at least 2 s of the link's capacity): whole, in order, losses counted, and fresh
+    // — a queue in front of a link three times too slow would make them seconds old.
     let mut checker = Proc::start(
-        hosts.on(1, &role_cmd("check", &format!("{} 100", dst.as_str()))),
+        hosts.on(1, &role_cmd("check", &format!("{} 40", dst.as_str()))),
         "checker",
     );
     checker.expect("READY");
@@ -1127,7 +1132,7 @@ fn an_overwrite_stream_skips_rather_than_queues_on_a_slow_link() {
         .map(|w| w.parse().unwrap())
         .collect();
     let (frames, lost, max_age_ms) = (words[0], words[1], words[2]);
-    assert_eq!(frames, 100);
+    assert_eq!(frames, 40);
     assert!(
         lost > 0,
         "the bridge dropped frames rather than queueing them: {done}"
