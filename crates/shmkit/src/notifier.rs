@@ -23,8 +23,9 @@ use crate::notify::Waited;
 use crate::segment::Segment;
 use crate::sys;
 
-/// Wakes an event loop (or calls back) whenever a segment changes. See the
-/// [module docs](self).
+/// Wakes an event loop (or calls back) whenever a segment changes: a descriptor that becomes
+/// readable, or a callback, driven by a thread of its own that sleeps on the segment's change
+/// event.
 ///
 /// ```no_run
 /// use shmkit::{Access, Cell, Notifier};
