@@ -20,7 +20,7 @@ pub enum ErrorKind {
     /// The local name is taken by something the bridge cannot feed: another live publisher,
     /// a segment of another kind, a raw segment.
     NameClash,
-    /// The local side failed (shared memory): [`Error::local`] has the library's error.
+    /// The local side failed (shared memory): [`Error::local_error`] has the library's error.
     Local,
     /// Zenoh failed (opening the session, declaring on a key).
     Zenoh,
