@@ -470,7 +470,7 @@ fn two_bridge_processes_carry_a_stream_and_a_cell_and_each_side_survives_kill_9(
     let mut exporter = Proc::shmkit(&exporter_args);
     exporter.expect("exporting the stream");
     let mut importer = Proc::shmkit(&importer_args);
-    importer.expect("connected to 1 Zenoh node");
+    importer.expect("connected to 1 Zenoh peer");
     let mut sub = wait_subscribe(dst.as_str()).unwrap();
     let mut c = Checker::default();
     c.take(&mut sub, 20, true);
@@ -543,7 +543,7 @@ fn full_hd_rgba_at_30_fps_crosses_two_bridge_processes_whole() {
         "--connect",
         &ep,
     ]);
-    importer.expect("connected to 1 Zenoh node");
+    importer.expect("connected to 1 Zenoh peer");
     // As frames_pub: 1920x1080 RGBA frames filled in place, at 30 fps, for 3 s.
     let mut publisher = Proc::start(
         role_cmd(
@@ -965,7 +965,7 @@ fn two_hosts_in_network_namespaces_with_their_own_dev_shm_over_mutual_tls() {
         ),
         "importer on host B",
     );
-    importer.expect("connected to 1 Zenoh node");
+    importer.expect("connected to 1 Zenoh peer");
     let mut checker = Proc::start(
         hosts.on(1, &role_cmd("check", &format!("{} 60", dst.as_str()))),
         "checker on host B",
@@ -1116,7 +1116,7 @@ fn an_overwrite_stream_skips_rather_than_queues_on_a_slow_link() {
         ),
         "importer",
     );
-    importer.expect("connected to 1 Zenoh node");
+    importer.expect("connected to 1 Zenoh peer");
     // 40 frames (at least 2 s of the link's capacity): whole, in order, losses counted, and fresh
     // — a queue in front of a link three times too slow would make them seconds old.
     let mut checker = Proc::start(

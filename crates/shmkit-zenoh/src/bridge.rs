@@ -64,8 +64,12 @@ pub enum LocalKind {
 ///
 /// A missing local stream or cell is created — by default like the exporter's: its kind,
 /// largest frame (or capacity), ring, policy and format, as the first sample (or the exporter's
-/// answer to the import's query) says; the options set here override that. An existing one is
-/// used as it is (a stream's publisher must be gone: one publisher at a time).
+/// answer to the import's query) says; the options set here override that. With a kind and a
+/// size ([`max_frame`](Self::max_frame) or [`capacity`](Self::capacity)) it is created at once,
+/// before anything arrives. Samples of other Zenoh programs say nothing of sizes: a stream (the
+/// default kind) made for them takes frames up to 64 KiB, or the first sample's size if larger.
+/// An existing one is used as it is (a stream's publisher must be gone: one publisher at a
+/// time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Import {
     pub(crate) key: String,
@@ -141,9 +145,10 @@ impl Import {
     /// Whether the local side is fully described here, so that it can be created before
     /// anything arrives.
     pub(crate) fn complete(&self) -> bool {
+        let image = self.format.as_ref().and_then(Format::frame_len).is_some();
         match self.kind {
-            Some(LocalKind::Cell) => self.capacity.is_some() || self.format.is_some(),
-            Some(LocalKind::Stream) => true,
+            Some(LocalKind::Cell) => self.capacity.is_some() || image,
+            Some(LocalKind::Stream) => self.max_frame.is_some() || image,
             None => false,
         }
     }
@@ -362,7 +367,8 @@ impl Bridge {
         &self.session
     }
 
-    /// The Zenoh nodes this one is connected to (peers and routers), by Zenoh id.
+    /// The Zenoh peers and routers this node is connected to, by Zenoh id (Zenoh does not list
+    /// the clients connected here).
     pub fn connected(&self) -> Vec<String> {
         let info = self.session.info();
         let mut ids: Vec<String> = info.peers_zid().wait().map(|z| z.to_string()).collect();

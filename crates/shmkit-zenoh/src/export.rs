@@ -66,6 +66,8 @@ struct Ctx {
     shared: Arc<Shared>,
     current: Arc<Mutex<Current>>,
     pool: Pool,
+    /// A put failed and was reported (once per source).
+    warned: AtomicBool,
 }
 
 /// Why serving one incarnation of the source ended.
@@ -102,6 +104,7 @@ pub(crate) fn start(
         shared,
         current,
         pool: Pool::default(),
+        warned: AtomicBool::new(false),
     };
     let thread = std::thread::Builder::new()
         .name(format!("export {}", ctx.name))
@@ -227,6 +230,7 @@ impl Ctx {
                 ));
             }
             last_source = Some(created);
+            self.warned.store(false, Ordering::Relaxed);
             let end = match source {
                 Source::Stream(sub) => self.serve_stream(*sub, created),
                 Source::Cell(cell) => self.serve_cell(cell, created),
@@ -357,11 +361,16 @@ impl Ctx {
                 Counters::add(&self.counters.frames, 1);
                 Counters::add(&self.counters.bytes, len);
             }
-            Err(e) => self.shared.event(
-                Level::Warning,
-                &self.about,
-                format!("Zenoh did not take frame #{}: {e}", got.seq),
-            ),
+            Err(e) => {
+                // Said once per stream, not for every frame of a session that went away.
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    self.shared.event(
+                        Level::Warning,
+                        &self.about,
+                        format!("Zenoh did not take frame #{} (said once): {e}", got.seq),
+                    );
+                }
+            }
         }
     }
 
@@ -433,11 +442,15 @@ impl Ctx {
                             Counters::add(&self.counters.frames, 1);
                             Counters::add(&self.counters.bytes, len);
                         }
-                        Err(e) => self.shared.event(
-                            Level::Warning,
-                            &self.about,
-                            format!("Zenoh did not take value #{seq}: {e}"),
-                        ),
+                        Err(e) => {
+                            if !self.warned.swap(true, Ordering::Relaxed) {
+                                self.shared.event(
+                                    Level::Warning,
+                                    &self.about,
+                                    format!("Zenoh did not take value #{seq} (said once): {e}"),
+                                );
+                            }
+                        }
                     }
                     sent = seq;
                     continue;

@@ -27,7 +27,7 @@ use crate::bridge::{Counters, Import, Level, LocalKind, Running, SLICE, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{self, Meta, SampleKind};
 
-/// How long the import's first query for the exporters' state stays open.
+/// How long a query of the import for the exporters' state stays open.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sources remembered for sequence accounting (a wildcard import may have several).
 const SOURCES: usize = 16;
@@ -59,6 +59,7 @@ struct State {
 
 struct Importing {
     subscriber: Option<zenoh::pubsub::Subscriber<()>>,
+    querier: Option<zenoh::query::Querier<'static>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -66,6 +67,9 @@ impl Running for Importing {
     fn stop(&mut self) {
         if let Some(s) = self.subscriber.take() {
             let _ = s.undeclare().wait();
+        }
+        if let Some(q) = self.querier.take() {
+            let _ = q.undeclare().wait();
         }
         // Let go of the local stream or cell (a callback still running ends within a slice:
         // the bridge's stop flag is set).
@@ -118,9 +122,41 @@ pub(crate) fn start(
         .callback(move |sample| lock(&on_sample).on_sample(&sample))
         .wait()
         .map_err(|e| Error::zenoh(format!("import {about}"), e))?;
+    // Ask the exporters for what they have (a cell's value, a stream's geometry) now, and again
+    // whenever one appears: an exporter started (or restarted, or reconnected) after the import.
+    let querier = session
+        .declare_querier(key.clone())
+        .allowed_destination(Locality::Remote)
+        .wait()
+        .map_err(|e| Error::zenoh(format!("import {about}"), e))?;
+    let (again, again_key, again_state) = (session.clone(), key.clone(), state.clone());
+    querier
+        .matching_listener()
+        .callback(move |status| {
+            if status.matching() {
+                let _ = ask(&again, &again_key, &again_state);
+            }
+        })
+        .background()
+        .wait()
+        .map_err(|e| Error::zenoh(format!("import {about}"), e))?;
+    ask(session, &key, &state).map_err(|e| Error::zenoh(format!("import {about}"), e))?;
+    Ok(Box::new(Importing {
+        subscriber: Some(subscriber),
+        querier: Some(querier),
+        state,
+    }))
+}
+
+/// Queries the exporters on `key`; their replies go where samples go.
+fn ask(
+    session: &zenoh::Session,
+    key: &KeyExpr<'static>,
+    state: &Arc<Mutex<State>>,
+) -> zenoh::Result<()> {
     let on_reply = state.clone();
     session
-        .get(key)
+        .get(key.clone())
         .allowed_destination(Locality::Remote)
         .consolidation(ConsolidationMode::None)
         .timeout(QUERY_TIMEOUT)
@@ -130,11 +166,6 @@ pub(crate) fn start(
             }
         })
         .wait()
-        .map_err(|e| Error::zenoh(format!("import {about}"), e))?;
-    Ok(Box::new(Importing {
-        subscriber: Some(subscriber),
-        state,
-    }))
 }
 
 /// Copies Zenoh bytes (perhaps several slices) into `dst`, which has their length.

@@ -175,6 +175,32 @@ fn frames_of_1_byte_to_8_mib_arrive_whole_and_in_order() {
 }
 
 #[test]
+fn an_importer_started_first_makes_its_stream_when_an_exporter_appears() {
+    let (src, dst) = (Name::new("esrc"), Name::new("edst"));
+    // The importer first, listening; nothing to import yet.
+    let (mut b, ep) = listener();
+    b.import(&Import::new("t/early", dst.as_str())).unwrap();
+    let _p = StreamOptions::new()
+        .max_frame(100_000)
+        .policy(Policy::Block)
+        .create(src.as_str())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        Segment::info(dst.as_str()).is_err(),
+        "nothing to make it like yet"
+    );
+    // An exporter connects: the importer asks it at once, before any frame.
+    let mut a = Bridge::open(&NetOptions::new().connect(&ep)).unwrap();
+    a.export(&Export::new(src.as_str()).key("t/early")).unwrap();
+    event(&b, "created stream");
+    let sub = Subscriber::open(dst.as_str()).unwrap();
+    assert_eq!((sub.max_frame(), sub.policy()), (100_000, Policy::Block));
+    a.close().unwrap();
+    b.close().unwrap();
+}
+
+#[test]
 fn a_block_stream_holds_its_publisher_back_for_a_slow_reader_on_the_far_side() {
     let (src, dst) = (Name::new("bsrc"), Name::new("bdst"));
     const N: u64 = 48;

@@ -91,10 +91,11 @@ struct ExportItem {
 ///
 /// Subscribes to KEYEXPR (wildcards allowed) and publishes each sample into the local stream
 /// or cell NAME. A missing one is created like the exporter's — stream or cell, largest frame,
-/// ring, policy, format — as soon as the exporter answers or the first frame arrives, unless
-/// --stream or --cell (with the size options) says how to make it at once. An existing stream
-/// must have no live publisher: the import becomes its publisher. Created streams and cells go
-/// away when the bridge and their last reader close them.
+/// ring, policy, format — as soon as the exporter answers or the first frame arrives; the
+/// options below override what they set, and --stream --max-frame SIZE or --cell --capacity SIZE
+/// create it at once. An existing stream must have no live publisher: the import becomes its
+/// publisher. Created streams and cells go away when the bridge and their last reader close
+/// them.
 #[derive(Debug, clap::Args)]
 struct ImportArgs {
     #[command(flatten)]
@@ -399,6 +400,8 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
         }
     };
     let failed = |e: shmkit_zenoh::Error| Error::Failed(e.to_string());
+    // Zenoh's own log on stderr, if RUST_LOG asks for it.
+    shmkit_zenoh::zenoh::try_init_log_from_env();
     let interrupted = on_interrupt();
     let mut bridge = Bridge::open(&net.options()).map_err(failed)?;
     for w in bridge.warnings() {
@@ -458,7 +461,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                 match now {
                     0 if net.connect.is_empty() => note(
                         out,
-                        "no Zenoh node connected yet: waiting for one to connect here",
+                        "no Zenoh peer or router connected yet: waiting for one to connect here",
                     )?,
                     0 => note(
                         out,
@@ -470,7 +473,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                     n => note(
                         out,
                         format_args!(
-                            "connected to {n} Zenoh node{}",
+                            "connected to {n} Zenoh peer{}",
                             if n == 1 { "" } else { "s" }
                         ),
                     )?,
