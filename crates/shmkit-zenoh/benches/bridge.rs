@@ -312,6 +312,7 @@ fn role_b(args: &[String]) {
 // ---- the orchestra ------------------------------------------------------------------------
 
 struct Role {
+    name: String,
     child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
@@ -336,6 +337,7 @@ impl Role {
         });
         let stdin = child.stdin.take();
         Role {
+            name: format!("{role} {}", args.join(" ")),
             child,
             stdin,
             lines,
@@ -347,7 +349,7 @@ impl Role {
             let line = self
                 .lines
                 .recv_timeout(Duration::from_secs(120))
-                .unwrap_or_else(|_| panic!("no {prefix} line"));
+                .unwrap_or_else(|_| panic!("no {prefix} line from {}", self.name));
             if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.trim().to_string();
             }

@@ -3,8 +3,10 @@
 //!
 //! One thread per export waits on the local stream or cell (the library's futex waits, in
 //! slices of [`SLICE`] to notice a stop or a removed name) and puts each frame to Zenoh from
-//! there: no hop to another thread between the ring and Zenoh. A queryable on the same key
-//! answers late importers: a cell's current value, a stream's description.
+//! there: no hop to another thread between the ring and Zenoh. While the stream or cell exists,
+//! a queryable on the same key answers importers: a cell's current value, a stream's
+//! description. It is declared once the source is open and undeclared when it goes, so that an
+//! importer's querier sees an exporter appear exactly when there is something to answer.
 //!
 //! | source | Zenoh congestion control | when the network is slower |
 //! |---|---|---|
@@ -39,19 +41,15 @@ struct Current {
     cell: Option<Arc<Cell>>,
 }
 
-/// A running export: its thread and its queryable.
+/// A running export: its thread.
 struct Exporting {
     thread: Option<JoinHandle<()>>,
-    queryable: Option<zenoh::query::Queryable<()>>,
 }
 
 impl Running for Exporting {
     fn stop(&mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-        }
-        if let Some(q) = self.queryable.take() {
-            let _ = q.undeclare().wait();
         }
     }
 }
@@ -77,7 +75,7 @@ enum End {
     Failed(Error),
 }
 
-/// Declares the queryable and starts the export's thread.
+/// Starts the export's thread.
 pub(crate) fn start(
     session: &zenoh::Session,
     name: SegmentName,
@@ -86,15 +84,6 @@ pub(crate) fn start(
     counters: Arc<Counters>,
     shared: Arc<Shared>,
 ) -> Result<Box<dyn Running>> {
-    let current = Arc::new(Mutex::new(Current::default()));
-    let answer = current.clone();
-    let reply_key = key.clone();
-    let queryable = session
-        .declare_queryable(key.clone())
-        .allowed_origin(Locality::Remote)
-        .callback(move |query| reply(&query, &reply_key, &answer))
-        .wait()
-        .map_err(|e| Error::zenoh(format!("export {about}"), e))?;
     let ctx = Ctx {
         session: session.clone(),
         name,
@@ -102,7 +91,7 @@ pub(crate) fn start(
         about: about.clone(),
         counters,
         shared,
-        current,
+        current: Arc::new(Mutex::new(Current::default())),
         pool: Pool::default(),
         warned: AtomicBool::new(false),
     };
@@ -112,7 +101,6 @@ pub(crate) fn start(
         .map_err(|e| Error::new(ErrorKind::Local, format!("export {about}"), e.to_string()))?;
     Ok(Box::new(Exporting {
         thread: Some(thread),
-        queryable: Some(queryable),
     }))
 }
 
@@ -294,7 +282,10 @@ impl Ctx {
             Ok(p) => p,
             Err(end) => return end,
         };
-        self.set_current(meta, &enc, None);
+        let _queryable = match self.answer(meta, &enc, None) {
+            Ok(q) => q,
+            Err(end) => return end,
+        };
         let format = sub.format().map_or(String::new(), |f| format!(", {f}"));
         self.info(format!(
             "exporting the stream {} (frames up to {}, {policy}{format}) to {}",
@@ -405,7 +396,10 @@ impl Ctx {
         {
             return End::Failed(Error::zenoh(format!("export {}", self.about), e));
         }
-        self.set_current(meta, &enc, Some(cell.clone()));
+        let _queryable = match self.answer(meta, &enc, Some(cell.clone())) {
+            Ok(q) => q,
+            Err(end) => return end,
+        };
         self.info(format!(
             "exporting the cell {} (values up to {}) to {}",
             self.name,
@@ -468,7 +462,14 @@ impl Ctx {
         }
     }
 
-    fn set_current(&self, meta: Meta, enc: &Encoding, cell: Option<Arc<Cell>>) {
+    /// Makes the queryable answer for this source, and declares it: what a query gets from
+    /// now on until the returned queryable is dropped (with the source).
+    fn answer(
+        &self,
+        meta: Meta,
+        enc: &Encoding,
+        cell: Option<Arc<Cell>>,
+    ) -> std::result::Result<zenoh::query::Queryable<()>, End> {
         if let Ok(mut cur) = self.current.lock() {
             *cur = Current {
                 meta: Some(meta),
@@ -476,6 +477,13 @@ impl Ctx {
                 cell,
             };
         }
+        let (key, current) = (self.key.clone(), self.current.clone());
+        self.session
+            .declare_queryable(self.key.clone())
+            .allowed_origin(Locality::Remote)
+            .callback(move |query| reply(&query, &key, &current))
+            .wait()
+            .map_err(|e| End::Failed(Error::zenoh(format!("export {}", self.about), e)))
     }
 }
 
