@@ -15,7 +15,7 @@
 //! | cell | `Block` | the put waits; the next read takes the newest value (values in between are superseded, not lost) |
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Instant, UNIX_EPOCH};
 
@@ -298,10 +298,19 @@ impl Ctx {
             if self.shared.stopped() {
                 return End::Stopped;
             }
-            match sub.recv_view(SLICE) {
-                Ok(view) => self.forward(view, &meta, &publisher),
-                Err(e) if e.kind() == LocalErrorKind::Timeout => {}
+            let held = match sub.recv_view(SLICE) {
+                // Block: the frame stays ours until released, so Zenoh reads it in place.
+                Ok(view) if view.as_slice().is_some() => Some(view.detach()),
+                Ok(view) => {
+                    self.forward(view, &meta, &publisher);
+                    None
+                }
+                Err(e) if e.kind() == LocalErrorKind::Timeout => None,
                 Err(e) => return self.failed(e),
+            };
+            if let Some(frame) = held {
+                self.forward_in_place(&frame, &meta, &publisher);
+                let _ = sub.release(frame);
             }
             // Now and then (two system calls): a stream made anew under the name is another
             // one, and this one gets no more frames.
@@ -314,7 +323,8 @@ impl Ctx {
         }
     }
 
-    /// Copies a frame out of the ring and puts it to Zenoh.
+    /// Copies a frame out of the ring (`Overwrite`: the publisher may overwrite it any time)
+    /// and puts it to Zenoh.
     fn forward(
         &self,
         view: shmkit::stream::FrameView<'_>,
@@ -322,35 +332,61 @@ impl Ctx {
         publisher: &zenoh::pubsub::Publisher<'static>,
     ) {
         let got = view.received();
-        Counters::add(&self.counters.lost, got.lost);
         let mut buf = self.pool.take(got.len);
-        match view.as_slice() {
-            Some(bytes) => buf.extend_from_slice(bytes),
-            None => view.bytes().read_into(&mut buf),
-        }
-        // Overwrite: the publisher may have lapped us while we copied; such a copy is no frame.
-        // (Block: the view kept it ours.)
+        view.bytes().read_into(&mut buf);
+        // The publisher may have lapped us while we copied; such a copy is no frame.
         let intact = view.is_intact();
         drop(view);
         if !intact {
+            Counters::add(&self.counters.lost, got.lost);
             Counters::add(&self.counters.discarded, 1);
             return;
         }
+        self.put(publisher, self.pool.bytes(buf), got, meta);
+    }
+
+    /// Puts a frame of a `Block` stream to Zenoh where it lies in the ring, and returns once
+    /// Zenoh has let go of it (it copies the bytes into its batches during the put): then the
+    /// frame may be released.
+    fn forward_in_place(
+        &self,
+        frame: &shmkit::stream::DetachedFrame,
+        meta: &Meta,
+        publisher: &zenoh::pubsub::Publisher<'static>,
+    ) {
+        let gone = Arc::new((Mutex::new(false), Condvar::new()));
+        let bytes = bytes::Bytes::from_owner(InRing {
+            ptr: frame.as_ptr(),
+            len: frame.len(),
+            gone: gone.clone(),
+        });
+        self.put(publisher, ZBytes::from(bytes), frame.received(), meta);
+        // Normally dropped already; should Zenoh hold on to the bytes, the frame must wait.
+        let (lock, cond) = &*gone;
+        let mut dropped = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while !*dropped {
+            dropped = cond.wait(dropped).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn put(
+        &self,
+        publisher: &zenoh::pubsub::Publisher<'static>,
+        payload: ZBytes,
+        got: shmkit::stream::Received,
+        meta: &Meta,
+    ) {
+        Counters::add(&self.counters.lost, got.lost);
         let attachment = Meta {
             seq: got.seq,
             time_ns: got.time_ns,
             ..*meta
         }
         .encode();
-        let len = buf.len() as u64;
-        match publisher
-            .put(self.pool.bytes(buf))
-            .attachment(attachment)
-            .wait()
-        {
+        match publisher.put(payload).attachment(attachment).wait() {
             Ok(()) => {
                 Counters::add(&self.counters.frames, 1);
-                Counters::add(&self.counters.bytes, len);
+                Counters::add(&self.counters.bytes, got.len as u64);
             }
             Err(e) => {
                 // Said once per stream, not for every frame of a session that went away.
@@ -484,6 +520,38 @@ impl Ctx {
             .callback(move |query| reply(&query, &key, &current))
             .wait()
             .map_err(|e| End::Failed(Error::zenoh(format!("export {}", self.about), e)))
+    }
+}
+
+/// A frame of a `Block` stream lent to Zenoh where it lies in the ring; its drop says Zenoh is
+/// done with it.
+struct InRing {
+    ptr: *const u8,
+    len: usize,
+    gone: Arc<(Mutex<bool>, Condvar)>,
+}
+
+// SAFETY: an address and a length in the stream's mapping, which the export's subscriber keeps
+// mapped (the export thread waits for this value's drop before it lets go of the frame); reading
+// it from another thread is what `FrameView::as_slice` already allows for `Block` frames.
+unsafe impl Send for InRing {}
+
+impl AsRef<[u8]> for InRing {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` is a frame of a `Block` stream, detached from the export's
+        // subscriber and not released: the publisher does not write it until the subscriber's
+        // cursor passes it (`FrameView`'s protocol argument), and the export releases it only
+        // after this value is dropped (`forward_in_place` waits for `gone`). The mapping lives as
+        // long as the subscriber, which outlives that wait.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for InRing {
+    fn drop(&mut self) {
+        let (lock, cond) = &*self.gone;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cond.notify_all();
     }
 }
 
