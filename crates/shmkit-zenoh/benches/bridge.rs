@@ -18,6 +18,7 @@
 //! ```text
 //! cargo bench -p shmkit-zenoh --bench bridge            # everything (about two minutes)
 //! cargo bench -p shmkit-zenoh --bench bridge -- --quick # fewer runs
+//! cargo bench -p shmkit-zenoh --bench bridge -- --latency  # latency only
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
@@ -432,6 +433,7 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let only_latency = args.iter().any(|a| a == "--latency");
     let runs = if quick { 3 } else { 7 };
     let mut n = 0;
     println!(
@@ -442,7 +444,12 @@ fn main() {
         "{:<10} {:>14} {:>14} {:>14}",
         "payload", "zenoh MB/s", "bridge MB/s", "bridge/zenoh"
     );
-    for (len, count) in [(64 << 10, 4000u64), (1 << 20, 400), (8 << 20, 60)] {
+    let sizes: &[(usize, u64)] = if only_latency {
+        &[]
+    } else {
+        &[(64 << 10, 4000), (1 << 20, 400), (8 << 20, 60)]
+    };
+    for &(len, count) in sizes {
         let (mut z, mut br) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             z.push(

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use shmkit::stream::{Policy, StreamOptions, Subscriber};
 use shmkit::{Access, Cell, CellOptions, ErrorKind as LocalErrorKind, Kind, Segment, SegmentKind};
@@ -160,6 +160,14 @@ impl Source {
     }
 }
 
+/// How long the export's subscriber spins for the next frame before it sleeps, while frames
+/// follow each other closely (less than [`BUSY`] apart): then the publisher makes no wake-up
+/// system call and the export does not sleep. A stream with gaps between its frames does not
+/// spin: the CPU it would take is what its Zenoh threads need to send the frame.
+const SPIN: Duration = Duration::from_micros(50);
+/// Frames closer together than this make the export spin.
+const BUSY: Duration = Duration::from_micros(200);
+
 /// Opens the stream or cell `name` for reading, whichever it is.
 fn open(name: &SegmentName) -> shmkit::Result<Source> {
     let info = Segment::info(name.as_str())?;
@@ -294,10 +302,14 @@ impl Ctx {
             self.key
         ));
         let mut last_look = Instant::now();
+        // The time between the last two frames' arrivals.
+        let (mut last_frame, mut gap) = (Instant::now(), Duration::MAX);
         loop {
             if self.shared.stopped() {
                 return End::Stopped;
             }
+            sub.set_spin(if gap < BUSY { SPIN } else { Duration::ZERO });
+            let mut got_frame = true;
             let held = match sub.recv_view(SLICE) {
                 // Block: the frame stays ours until released, so Zenoh reads it in place.
                 Ok(view) if view.as_slice().is_some() => Some(view.detach()),
@@ -305,12 +317,19 @@ impl Ctx {
                     self.forward(view, &meta, &publisher);
                     None
                 }
-                Err(e) if e.kind() == LocalErrorKind::Timeout => None,
+                Err(e) if e.kind() == LocalErrorKind::Timeout => {
+                    got_frame = false;
+                    None
+                }
                 Err(e) => return self.failed(e),
             };
             if let Some(frame) = held {
                 self.forward_in_place(&frame, &meta, &publisher);
                 let _ = sub.release(frame);
+            }
+            if got_frame {
+                let now = Instant::now();
+                (gap, last_frame) = (now - last_frame, now);
             }
             // Now and then (two system calls): a stream made anew under the name is another
             // one, and this one gets no more frames.

@@ -51,10 +51,11 @@
 //!
 //! # What it does not do
 //!
-//! It does not make a remote stream zero-copy (each side copies a frame once between the ring
-//! and Zenoh's buffers), and it keeps no history for late joiners of a stream (a stream is a
-//! flow, a cell a state). Within one bridge, an import never receives the same bridge's
-//! exports.
+//! It keeps no history for late joiners of a stream (a stream is a flow, a cell a state). Copies:
+//! Zenoh reads a `Block` stream's frame where it lies in the ring; an `Overwrite` stream's frame
+//! is copied out first (its publisher may overwrite it meanwhile) and checked; on the far side
+//! each frame is copied once, from Zenoh's buffers into the local ring. Within one bridge, an
+//! import never receives the same bridge's exports.
 
 #![warn(missing_docs)]
 
