@@ -154,6 +154,7 @@ fn child_entry() {
         "publish" => role_publish(&args),
         "check" => role_check(&args),
         "absent" => role_absent(&args),
+        "die-mid-frame" => role_die_mid_frame(&args),
         other => Err(format!("unknown role {other}")),
     };
     if let Err(e) = result {
@@ -195,6 +196,31 @@ fn role_publish(args: &[String]) -> Result<(), String> {
     }
     println!("SENT {counter}");
     Ok(())
+}
+
+/// `die-mid-frame NAME START COUNT`: becomes the publisher of NAME (taking over from a dead
+/// one), publishes frames START.. (COUNT of them, 1 MiB each), then fills half of the next one
+/// in the ring, says MIDFRAME and waits to be killed.
+fn role_die_mid_frame(args: &[String]) -> Result<(), String> {
+    let [name, start, count] = args else {
+        return Err(format!("die-mid-frame: bad arguments {args:?}"));
+    };
+    let (start, count): (u64, u64) = (start.parse().unwrap(), count.parse().unwrap());
+    let mut p = StreamOptions::new()
+        .max_frame(1 << 20)
+        .create_or_open_publisher(name.as_str(), T)
+        .map_err(|e| e.to_string())?;
+    for counter in start..start + count {
+        let mut loan = p.loan(1 << 20).map_err(|e| e.to_string())?;
+        fill(&mut loan, counter);
+        loan.commit();
+    }
+    let mut loan = p.loan(1 << 20).map_err(|e| e.to_string())?;
+    fill(&mut loan, start + count);
+    loan[HEAD..(1 << 19)].fill(0xEE);
+    println!("MIDFRAME");
+    thread::sleep(T * 2);
+    Err("not killed".into())
 }
 
 /// `check NAME COUNT`: waits for the stream, checks COUNT frames, says what it saw.
@@ -518,6 +544,58 @@ fn two_bridge_processes_carry_a_stream_and_a_cell_and_each_side_survives_kill_9(
     assert_eq!(code, Some(0), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("imported")), "{lines:#?}");
     std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn a_publisher_killed_mid_frame_sends_nothing_torn() {
+    let (src, dst) = (Name::new("ks"), Name::new("kd"));
+    let ep = format!("tcp/127.0.0.1:{}", free_port());
+    let key = format!("t/{}/kill", std::process::id());
+    let first = StreamOptions::new()
+        .max_frame(1 << 20)
+        .create(src.as_str())
+        .unwrap();
+    let mut exporter = Proc::shmkit(&[
+        "bridge",
+        "export",
+        src.as_str(),
+        "--key",
+        &key,
+        "--listen",
+        &ep,
+    ]);
+    exporter.expect("exporting the stream");
+    let mut importer = Proc::shmkit(&[
+        "bridge",
+        "import",
+        &key,
+        "--as",
+        dst.as_str(),
+        "--connect",
+        &ep,
+    ]);
+    importer.expect("created stream");
+    let mut sub = wait_subscribe(dst.as_str()).unwrap();
+    drop(first); // the exporter keeps the stream
+    // Two publishers in turn, each killed with half a frame written in the ring.
+    for start in [1, 6] {
+        let mut dier = Proc::start(
+            role_cmd("die-mid-frame", &format!("{} {start} 5", src.as_str())),
+            "publisher killed mid-frame",
+        );
+        dier.expect("MIDFRAME");
+        dier.kill9();
+    }
+    let mut c = Checker::default();
+    c.take(&mut sub, 10, true);
+    assert_eq!((c.last, c.lost), (Some(10), 0), "{c:?}");
+    let mut buf = Vec::new();
+    let after = sub.recv_timeout(&mut buf, Duration::from_secs(1));
+    assert!(
+        after.is_err(),
+        "a half-written frame arrived: {:?}",
+        verify(&buf)
+    );
 }
 
 #[test]
