@@ -718,8 +718,9 @@ fn the_command_line_says_what_is_wrong() {
     waiting.expect(&format!("nothing answers at {ep} (yet)"));
     let (code, lines) = waiting.interrupt();
     assert_eq!(code, Some(0), "{lines:#?}");
-    // Insecure on request: a loud warning, then it runs.
-    let any = format!("tcp/0.0.0.0:{}", free_port());
+    // Insecure on request: a loud warning, then it runs. (An endpoint naming an interface
+    // counts as off loopback; this one stays on it, so nothing listens beyond this machine.)
+    let any = format!("tcp/127.0.0.1:{}#iface=lo", free_port());
     let mut insecure = Proc::shmkit(&["bridge", "export", "cam0", "--listen", &any, "--insecure"]);
     insecure.expect("INSECURE: the bridge listens on");
     insecure.expect("Ctrl-C ends");
@@ -1177,6 +1178,7 @@ fn an_overwrite_stream_skips_rather_than_queues_on_a_slow_link() {
         ),
         "exporter",
     );
+    exporter.expect("INSECURE: the bridge listens on tcp/10.200.");
     exporter.expect("exporting the stream");
     let mut importer = Proc::start(
         hosts.on(
