@@ -447,7 +447,7 @@ fn main() {
     let sizes: &[(usize, u64)] = if only_latency {
         &[]
     } else {
-        &[(64 << 10, 4000), (1 << 20, 400), (8 << 20, 60)]
+        &[(64 << 10, 8000), (1 << 20, 800), (8 << 20, 100)]
     };
     for &(len, count) in sizes {
         let (mut z, mut br) = (Vec::new(), Vec::new());
