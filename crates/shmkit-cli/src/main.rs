@@ -86,6 +86,7 @@ Examples:
   shmkit gc --foreign --dry-run  what crashed Qt and Python programs left behind
   shmkit top                     every segment live: publish rates, subscribers, losses
   shmkit view cam0               a web page with cam0's frames live (open the printed URL)
+  shmkit bridge export cam0 --listen tcp/127.0.0.1:7447   the stream cam0 to other machines
 
 Run `shmkit help COMMAND` for a command's options and examples.";
 

@@ -1092,6 +1092,18 @@ impl Segment {
         self.format.as_ref()
     }
 
+    /// When this segment was created, as its header says; `None` for a raw segment. Two
+    /// segments made one after the other under the same name have different creation times, so
+    /// it also tells which incarnation of a name a handle holds (a bridge numbers the frames of
+    /// each stream it forwards by it).
+    pub fn created(&self) -> Option<SystemTime> {
+        let ns = self
+            .header()?
+            .created_ns
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns))
+    }
+
     /// The change counter: bumped by every [`notify_change`](Self::notify_change). Read it
     /// before checking the data, then [`wait_change`](Self::wait_change) with it.
     ///

@@ -1473,6 +1473,43 @@ mod handle {
                 .count()
         }
 
+        /// Counts `n` frames as published but lost: the next frame's sequence number is `n`
+        /// higher, so every subscriber's [`Received::lost`] (and [`Subscriber::lost`]) counts
+        /// them when it receives that frame. For a publisher that forwards frames from elsewhere
+        /// (a network bridge) and knows that some never arrived; the statistics of `shmkit info`
+        /// show them as sequence numbers without frames. Subscribers that join meanwhile do not
+        /// count them.
+        ///
+        /// # Errors
+        /// [`ErrorKind::InvalidInput`] if it would number frames beyond what a stream can reach
+        /// (2⁶²), or while a detached loan is outstanding (it already has its number's place).
+        pub fn skip(&mut self, n: u64) -> Result<()> {
+            if self.detached.is_some() {
+                return Err(self.s.error(
+                    ErrorKind::InvalidInput,
+                    Op::Publish,
+                    "a detached loan is outstanding: commit or abandon it first".into(),
+                ));
+            }
+            let next = self
+                .st
+                .next_seq
+                .checked_add(n)
+                .filter(|&next| next < POS_MAX)
+                .ok_or_else(|| {
+                    self.s.error(
+                        ErrorKind::InvalidInput,
+                        Op::Publish,
+                        format!("skipping {n} frames numbers them beyond 2^62"),
+                    )
+                })?;
+            self.st.next_seq = next;
+            // Relaxed, as in `commit`: the Release store of the next frame's marker and `tail`
+            // publishes it with that frame; readers of statistics take it as a snapshot.
+            self.s.ctl().pos.next_seq.store(next, Ordering::Relaxed);
+            Ok(())
+        }
+
         /// Copies `frame` in and publishes it; returns its sequence number. With
         /// [`Policy::Block`], waits as long as a live subscriber holds the space it needs.
         ///
@@ -1967,6 +2004,12 @@ mod handle {
         /// The largest frame, in bytes.
         pub fn max_frame(&self) -> usize {
             self.s.max_frame
+        }
+
+        /// The ring's size in bytes (as [`Publisher::ring_len`]: what a copy of the stream
+        /// elsewhere needs to hold as many frames in flight).
+        pub fn ring_len(&self) -> usize {
+            self.s.ring
         }
 
         /// What the frames are, as the stream's creator said.

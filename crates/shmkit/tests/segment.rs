@@ -405,6 +405,35 @@ fn bad_names_sizes_and_missing_segments_are_clear_errors() {
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
 }
 
+#[test]
+fn created_tells_one_incarnation_of_a_name_from_the_next() {
+    let name = unique_name("created");
+    let _c = Cleanup(name.clone());
+    let before = std::time::SystemTime::now();
+    let first = Segment::create(name.as_str(), 64).unwrap();
+    let born = first
+        .created()
+        .expect("a shmkit segment records its creation");
+    assert!(born >= before - Duration::from_secs(1) && born <= std::time::SystemTime::now());
+    let opened = Segment::open(name.as_str(), Access::ReadOnly).unwrap();
+    assert_eq!(
+        opened.created(),
+        Some(born),
+        "the same segment, the same time"
+    );
+    drop((first, opened));
+    std::thread::sleep(Duration::from_millis(2));
+    let second = Segment::create(name.as_str(), 64).unwrap();
+    assert_ne!(
+        second.created(),
+        Some(born),
+        "a new segment under the same name"
+    );
+    drop(second);
+    let raw = raw_segment(&name, b"no header");
+    assert_eq!(raw.created(), None, "a raw segment says nothing");
+}
+
 /// Makes a raw segment starting with `bytes` (the rest zeros: Windows and macOS size shared memory
 /// in whole pages). Keep the handle: on Windows the segment goes with it.
 fn raw_segment(name: &str, bytes: &[u8]) -> Segment {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{recv, say, spawn, unique_name, watchdog};
 use shmkit::stream::{JoinAt, Policy, Publisher, StreamOptions, Subscriber};
-use shmkit::{ErrorKind, SegmentOptions};
+use shmkit::{ErrorKind, Segment, SegmentOptions};
 
 const T: Duration = Duration::from_secs(30);
 const RUN: Duration = Duration::from_millis(2500);
@@ -352,6 +352,73 @@ fn a_shared_segment_keeps_a_detached_frame_mapped_but_nobody_waiting() {
         "readable: the publisher's newer bytes"
     );
     assert_eq!(mapping.name().to_string(), name);
+}
+
+#[test]
+fn skipped_frames_count_as_lost_for_subscribers_already_there() {
+    for policy in [Policy::Overwrite, Policy::Block] {
+        let name = unique_name("sskip");
+        let mut p = StreamOptions::new().policy(policy).create(&name).unwrap();
+        let mut early = Subscriber::open(&name).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(p.send(b"one").unwrap(), 1);
+        p.skip(3).unwrap();
+        assert_eq!(p.next_seq(), 5);
+        assert_eq!(
+            early.lag(),
+            4,
+            "{policy}: one frame to read, three that never come"
+        );
+        let mut late = Subscriber::open(&name).unwrap();
+        assert_eq!(p.send(b"five").unwrap(), 5);
+        let got = early.recv_timeout(&mut buf, T).unwrap();
+        assert_eq!((got.seq, got.lost, &buf[..]), (1, 0, &b"one"[..]));
+        let got = early.recv_timeout(&mut buf, T).unwrap();
+        assert_eq!(
+            (got.seq, got.lost, &buf[..]),
+            (5, 3, &b"five"[..]),
+            "{policy}"
+        );
+        assert_eq!(early.lost(), 3);
+        let got = late.recv_timeout(&mut buf, T).unwrap();
+        assert_eq!(
+            (got.seq, got.lost),
+            (5, 0),
+            "{policy}: joined after the skip"
+        );
+        let Some(shmkit::Details::Stream(d)) = Segment::info(&name).unwrap().details else {
+            panic!("a stream's details");
+        };
+        assert_eq!(
+            (d.frames, d.next_seq),
+            (2, 6),
+            "{policy}: numbers without frames show"
+        );
+        // Nothing skipped: nothing lost.
+        p.skip(0).unwrap();
+        assert_eq!(p.send(b"six").unwrap(), 6);
+        assert_eq!(early.recv_timeout(&mut buf, T).unwrap().lost, 0);
+        let e = p.skip(u64::MAX - 3).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert_eq!(p.next_seq(), 7, "a refused skip changes nothing");
+    }
+}
+
+#[test]
+fn a_subscriber_knows_the_geometry_of_its_stream() {
+    let name = unique_name("sgeo");
+    let p = StreamOptions::new()
+        .max_frame(5000)
+        .ring(1 << 20)
+        .policy(Policy::Block)
+        .create(&name)
+        .unwrap();
+    let sub = Subscriber::open(&name).unwrap();
+    assert_eq!(
+        (sub.max_frame(), sub.ring_len(), sub.policy()),
+        (5000, 1 << 20, Policy::Block)
+    );
+    assert_eq!(sub.ring_len(), p.ring_len());
 }
 
 #[test]

@@ -10,6 +10,8 @@ use crate::error::Result;
 use crate::output::Output;
 
 pub mod bench;
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod create;
 pub mod demo;
 pub mod dump;
@@ -58,6 +60,8 @@ pub enum Command {
     Lock(lock::Args),
     Top(top::Args),
     View(crate::view::Args),
+    #[cfg(feature = "bridge")]
+    Bridge(bridge::Args),
 }
 
 impl Command {
@@ -82,6 +86,8 @@ impl Command {
             Command::Lock(args) => lock::run(args, out),
             Command::Top(args) => top::run(args, out),
             Command::View(args) => crate::view::run(args, out),
+            #[cfg(feature = "bridge")]
+            Command::Bridge(args) => bridge::run(args, out),
         }
     }
 }
