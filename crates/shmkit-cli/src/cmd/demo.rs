@@ -152,7 +152,19 @@ fn live(
         // The peers are killed as they drop, if Ctrl-C did not end them already.
         return Err(Error::Failed("interrupted".into()));
     }
-    Ok((writer.child.wait()?, reader.child.wait()?))
+    let statuses = (writer.child.wait()?, reader.child.wait()?);
+    if !(statuses.0.success() && statuses.1.success()) {
+        // Ctrl-C in a terminal signals the whole group: the peers may die of it before our
+        // own handler has run. Give it a moment before calling their deaths a failure.
+        let until = Instant::now() + Duration::from_millis(500);
+        while !interrupted.get() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if interrupted.get() {
+            return Err(Error::Failed("interrupted".into()));
+        }
+    }
+    Ok(statuses)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,8 +30,8 @@ use throughput::Pipeline;
 /// operation, a frame; --json gives that number as `speedup`):
 ///
 ///   latency   an 8-byte ping-pong round trip: raw atomics (spinning: the physical limit), a
-///             raw futex, a Unix socket, a pipe, and shmkit's cell (blocking, and spinning
-///             briefly before blocking); ratios against the Unix socket
+///             raw futex, a Unix socket, a pipe, and shmkit's cell and stream (blocking, and
+///             spinning briefly before blocking); ratios against the Unix socket
 ///   local     in one process: a cell snapshot against memcpy of the same size (64 B, 4 KiB,
 ///             1 MiB), and a publish nobody waits for
 ///   throughput  frames of 64 KiB, 1 MiB and 8 MiB from one process to another whose reader
@@ -48,11 +48,14 @@ use throughput::Pipeline;
 /// A progress line goes to stderr while it runs (when stderr is a terminal). --json prints one
 /// object with the machine's description and every result, for scripts.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
+#[command(
+    verbatim_doc_comment,
+    after_help = "\
 Examples:
   shmkit bench                 every case (about half a minute)
   shmkit bench --only cell     the cases whose name contains \"cell\"
-  shmkit bench --quick --json  fewer rounds, machine-readable")]
+  shmkit bench --quick --json  fewer rounds, machine-readable"
+)]
 pub struct Args {
     /// Print one JSON object instead of a table
     #[arg(long)]
