@@ -1455,9 +1455,9 @@ mod loom_tests {
         seq
     }
 
-    /// One writer publishing three values (lapping the reader with 2 slots) and one reader
+    /// One writer publishing `writes` values (three lap the reader with 2 slots) and one reader
     /// reading twice: every value read is whole and matches its seq, and seqs never go back.
-    fn snapshots_are_whole_and_monotonic(inline: bool, preemptions: usize) {
+    fn snapshots_are_whole_and_monotonic(inline: bool, preemptions: usize, writes: u8) {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(preemptions);
         b.check(move || {
@@ -1465,7 +1465,7 @@ mod loom_tests {
             let w = {
                 let m = m.clone();
                 loom::thread::spawn(move || {
-                    for k in 1..=3u8 {
+                    for k in 1..=writes {
                         assert_eq!(write(&m, k), u64::from(k));
                     }
                 })
@@ -1474,21 +1474,28 @@ mod loom_tests {
             let b = check_read(&m);
             assert!(b >= a, "seq went back from {a} to {b}");
             w.join().unwrap();
-            assert_eq!(check_read(&m), 3);
+            assert_eq!(check_read(&m), u64::from(writes));
         });
     }
 
-    /// Through the slots (values too large for the express line).
+    /// Through the slots (values too large for the express line). Deep: three preemptions.
     #[test]
     fn snapshots_through_the_slots_are_whole_and_monotonic() {
-        snapshots_are_whole_and_monotonic(false, 3);
+        let preemptions = if crate::sync::loom_deep() { 3 } else { 2 };
+        snapshots_are_whole_and_monotonic(false, preemptions, 3);
     }
 
-    /// Through the express line, falling back to the slots when the reader finds it mid-write.
-    /// (Two preemptions: the line's extra steps make three take over ten minutes.)
+    /// Through the express line, falling back to the slots when the reader finds it mid-write:
+    /// two values with two preemptions, and three (lapping the slots) with one; deep: three
+    /// with two.
     #[test]
     fn snapshots_through_the_express_line_are_whole_and_monotonic() {
-        snapshots_are_whole_and_monotonic(true, 2);
+        if crate::sync::loom_deep() {
+            snapshots_are_whole_and_monotonic(true, 2, 3);
+        } else {
+            snapshots_are_whole_and_monotonic(true, 2, 2);
+            snapshots_are_whole_and_monotonic(true, 1, 3);
+        }
     }
 
     /// A writer that dies mid-publish — in the slot (its version left odd, `latest` untouched),

@@ -12,6 +12,14 @@ pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+/// Whether the loom models run at their deep settings (`SHMKIT_LOOM_DEEP=1 bash .ci/loom.sh`:
+/// more preemptions and more values, about 25 minutes, for releases) rather than CI's (under two
+/// minutes; every mutation of the protocols tried so far fails them too).
+#[cfg(all(loom, test))]
+pub(crate) fn loom_deep() -> bool {
+    std::env::var_os("SHMKIT_LOOM_DEEP").is_some_and(|v| v == "1")
+}
+
 /// A spin-loop hint (or a loom yield, so models make progress).
 #[inline]
 pub(crate) fn spin_hint() {
