@@ -889,7 +889,9 @@ impl Signal {
     }
 }
 
-#[cfg(not(loom))]
+// Not when this file is the macOS backend's host (`shmkit_macos_on_linux`): that backend's
+// `Signal` and these impls are its own.
+#[cfg(not(any(loom, shmkit_macos_on_linux)))]
 impl std::os::fd::AsRawFd for crate::Notifier {
     /// The descriptor to wait on (readable after a change, until [`clear`](crate::Notifier::clear)).
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
@@ -897,7 +899,7 @@ impl std::os::fd::AsRawFd for crate::Notifier {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shmkit_macos_on_linux)))]
 impl std::os::fd::AsFd for crate::Notifier {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.signal()
