@@ -9,7 +9,10 @@
 //! Frames carry their own proof of wholeness: a counter, the publisher's clock and a checksum of
 //! the rest, so the far side can tell a whole frame from a torn or mixed one, and its order.
 
-#![cfg(feature = "bridge")]
+//! Unix only: these drive the processes with POSIX signals (SIGINT for a clean stop, SIGKILL).
+//! Under Wine the bridge itself is tested by `shmkit-zenoh`'s own tests.
+
+#![cfg(all(feature = "bridge", unix))]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

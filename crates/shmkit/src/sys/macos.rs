@@ -1021,8 +1021,13 @@ pub(crate) struct Signal {
 
 impl Signal {
     pub(crate) fn new() -> io::Result<Signal> {
-        use rustix::pipe::{PipeFlags, pipe_with};
-        let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        // macOS has no pipe2: the flags are set after the fact (a fork in between could inherit
+        // the ends, which only costs the child two descriptors).
+        let (read, write) = rustix::pipe::pipe()?;
+        for end in [&read, &write] {
+            rustix::io::fcntl_setfd(end, rustix::io::FdFlags::CLOEXEC)?;
+            rustix::fs::fcntl_setfl(end, OFlags::NONBLOCK)?;
+        }
         Ok(Signal { read, write })
     }
 
@@ -1051,7 +1056,6 @@ impl Signal {
 impl std::os::fd::AsRawFd for crate::Notifier {
     /// The descriptor to wait on (readable after a change, until [`clear`](crate::Notifier::clear)).
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
         self.signal().map_or(-1, |s| s.read.as_raw_fd())
     }
 }
@@ -1059,10 +1063,9 @@ impl std::os::fd::AsRawFd for crate::Notifier {
 #[cfg(not(loom))]
 impl std::os::fd::AsFd for crate::Notifier {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.signal()
-            .expect("a Notifier made by Notifier::new has a descriptor")
-            .read
-            .as_fd()
+        let signal = self
+            .signal()
+            .expect("a Notifier made by Notifier::new has a descriptor");
+        std::os::fd::AsFd::as_fd(&signal.read)
     }
 }
