@@ -157,7 +157,9 @@ fn top_shows_a_stream_its_subscriber_and_rates_and_ends_on_q_and_ctrl_c() {
 
     // Again, ended by Ctrl-C.
     let _ = std::fs::remove_file(&status);
-    // The session ended with top (and the tmux server with it): a new one.
+    // The session ended with top, and its tmux server is ending: a new server on a socket of
+    // its own (a new session on the old socket can reach the old server as it exits).
+    let tmux = Tmux::start("b").unwrap();
     tmux.session(&command);
     eventually("a screen", || tmux.screen().contains("NAME").then_some(()));
     tmux.keys("C-c");
