@@ -952,49 +952,12 @@ pub(crate) fn pin_to_cpu(_cpu: usize) -> bool {
 
 // ---- liveness proofs (see `crate::liveness`) ---------------------------------------------------
 
-/// macOS has no open-file-description locks: liveness falls back to process ids plus start
-/// times (`current_process`, `process_alive`).
-impl Mapping {
-    /// Would claim liveness proof `id` for this handle.
-    pub(crate) fn claim_proof(&self, _id: u32) -> io::Result<bool> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-
-    /// Would tell whether another handle holds liveness proof `id`.
-    pub(crate) fn proof_held(&self, _id: u32) -> io::Result<bool> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-}
-
-/// Would tell whether some handle holds liveness proof `id` of the segment `name`.
-pub(crate) fn proof_held_by_name(_name: &str, _id: u32) -> io::Result<bool> {
-    Err(io::ErrorKind::Unsupported.into())
-}
-
-/// Whether liveness proofs work here: no (process ids and start times are used instead).
-pub(crate) fn proofs_supported() -> bool {
-    false
-}
-
-/// The pid namespace of this process: macOS has none (0).
-pub(crate) fn pid_namespace() -> u64 {
-    0
-}
-
-/// Nanoseconds since the Unix epoch by the wall clock, for frames' publish times.
-pub(crate) fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// The wall clock in nanoseconds since the Unix epoch, cheaply (statistics' "last seen"
-/// times; no finer than milliseconds needed).
-pub(crate) fn coarse_now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
+// macOS has no open-file-description locks: liveness falls back to process ids plus start
+// times (`current_process`, `process_alive`).
+super::no_proofs::mapping_without_proofs!();
+pub(crate) use super::no_proofs::{
+    coarse_now_ns, now_ns, pid_namespace, proof_held_by_name, proofs_supported,
+};
 
 /// The effective user id of this process: `gc` touches only this user's segments unless told
 /// otherwise.

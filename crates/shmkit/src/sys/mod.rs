@@ -66,6 +66,13 @@ mod imp;
 
 pub(crate) use imp::*;
 
+// What every backend but Linux's shares: no kernel-held liveness proofs, std's wall clock.
+#[cfg(not(all(
+    any(target_os = "linux", target_os = "android"),
+    not(shmkit_macos_on_linux)
+)))]
+mod no_proofs;
+
 mod local_socket;
 // The guardian of `LastClose` segments (Linux). Under `shmkit_macos_on_linux` only the unused
 // copy of the Linux backend refers to it.
