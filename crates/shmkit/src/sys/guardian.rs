@@ -64,7 +64,10 @@
 //!   `/proc/self/maps` (raw `open`/`read` into a stack buffer) and unmaps everything except the
 //!   program's and libraries' own mappings (code, constants, static data), the kernel's
 //!   (`[vdso]`, `[vvar]`), a window of its stack and the page holding the C library's `errno`.
-//!   Heap, thread stacks, anonymous and shared mappings (segments included) go. The creator
+//!   Heap, thread stacks, anonymous and shared mappings (segments included) go — except in a
+//!   program built with a sanitizer (AddressSanitizer & co., found with `dlsym`), whose runtime
+//!   interposes `memcpy` and needs its anonymous shadow memory: there private anonymous memory
+//!   stays (`sanitized`). The creator
 //!   waits for it (once per process), so nothing of the creator's outlives `create` in another
 //!   process. Without `/proc/self/maps` there is no guard (better than pinning the creator's
 //!   memory). The guard's table of segments lives in anonymous memory it maps itself.
@@ -239,6 +242,29 @@ struct Prep {
     /// writes it on failure).
     errno: usize,
     page: usize,
+    /// A sanitizer's runtime is in the process (see [`sanitized`]): keep private anonymous memory.
+    sanitized: bool,
+}
+
+/// Whether a sanitizer runtime (AddressSanitizer, ThreadSanitizer, MemorySanitizer, HWASan) is
+/// loaded in this process — a C or C++ program built with `-fsanitize=…` that uses the C API.
+///
+/// Such a runtime interposes the C library's `memcpy`, `memset` and friends, which compiled code
+/// may call without saying so (a struct copy), and its versions read the runtime's shadow
+/// memory: anonymous mappings that the guard would otherwise unmap, and then fault on. So in such
+/// a process the guard keeps private anonymous memory (the cost: the creator's copy-on-write
+/// pages stay alive while the guard lives — in a test build, where that is acceptable). Shared
+/// mappings, the segments among them, go as always.
+fn sanitized() -> bool {
+    [
+        c"__asan_init",
+        c"__tsan_init",
+        c"__msan_init",
+        c"__hwasan_init",
+    ]
+    .iter()
+    // SAFETY: `dlsym` with the default handle and a NUL-terminated name only looks the symbol up.
+    .any(|name| !unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }.is_null())
 }
 
 /// Starts a guard process; returns this process's end of its socket, packed (see GUARD).
@@ -265,6 +291,7 @@ fn start() -> Option<u64> {
         // SAFETY: returns the address of this thread's errno; no precondition.
         errno: unsafe { libc::__errno_location() } as usize,
         page: rustix::param::page_size(),
+        sanitized: sanitized(),
     };
     // Block every signal across the forks, so that no child runs one of this process's handlers
     // before the guard has reset them; the children unblock them.
@@ -1000,6 +1027,10 @@ fn drop_memory(prep: &Prep) -> bool {
                 && object_end == m.start;
             object_end = if is_object { m.end } else { 0 };
             if is_object || bss || m.name == MapName::Kernel {
+                return true;
+            }
+            // A sanitizer's shadow memory and its allocator's: see `sanitized`.
+            if prep.sanitized && m.private && m.file.2 == 0 {
                 return true;
             }
             // The rest goes, except the windows kept in the mappings that hold their points.
