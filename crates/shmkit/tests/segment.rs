@@ -558,12 +558,14 @@ fn a_creator_that_never_finished_times_out_openers() {
     );
     // Nobody holds it now: it is the orphan of a dead creator — unless a sweep (any shmkit
     // create, open or list of this user, in this test process or another) is removing it (it
-    // holds the lock for an instant) or removed it already.
+    // holds the lock for an instant: live; its object half gone: unknown) or removed it already.
     if persistent {
         let t0 = Instant::now();
         loop {
             match Segment::info(&name) {
-                Ok(info) if info.state == State::Live && t0.elapsed() < T => {
+                Ok(info)
+                    if matches!(info.state, State::Live | State::Unknown) && t0.elapsed() < T =>
+                {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Ok(info) => break assert_eq!(info.state, State::Stale),

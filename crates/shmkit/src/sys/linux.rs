@@ -600,9 +600,28 @@ pub(crate) fn flock_held(dev: u64, ino: u64) -> Option<bool> {
 
 /// The `flock` holders of every file, from `/proc/locks`: reading it does not disturb anyone,
 /// unlike probing with `LOCK_EX`.
+///
+/// The kernel produces that file a page at a time, resuming each read by line number: a lock
+/// released between two reads shifts the lines after it, and the first line of the next page is
+/// skipped — a holder missed, a live segment taken for stale (seen in the tests, with hundreds of
+/// locks coming and going). So the file is read twice and the two tables merged: a holder is
+/// missed only if both reads skip it. (A lock released meanwhile may be listed: a segment looks
+/// held an instant longer, which no decision relies on — removals check with `LOCK_EX`.)
 fn lock_table() -> io::Result<LockTable> {
-    let text = fs::read_to_string("/proc/locks")?;
-    Ok(parse_locks(&text))
+    let mut table = parse_locks(&fs::read_to_string("/proc/locks")?);
+    let again = parse_locks(&fs::read_to_string("/proc/locks")?);
+    for (file, holders) in again {
+        let known = table.entry(file).or_default();
+        for h in holders {
+            if !known
+                .iter()
+                .any(|k| k.pid == h.pid && k.exclusive == h.exclusive)
+            {
+                known.push(h);
+            }
+        }
+    }
+    Ok(table)
 }
 
 fn parse_locks(text: &str) -> LockTable {
