@@ -15,6 +15,8 @@
 
 #![cfg(feature = "bridge")]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use shmkit::stream::{Policy, Publisher, Received, StreamOptions, Subscriber};
 use shmkit::{Access, Cell, CellOptions, ErrorKind, Segment};
+use support::{Name, bin};
 
 /// Long enough for anything that works; a hang fails instead of blocking CI.
 const T: Duration = Duration::from_secs(30);
@@ -282,27 +285,6 @@ fn wait_subscribe(name: &str) -> shmkit::Result<Subscriber> {
 
 // ---- processes ------------------------------------------------------------------------------
 
-/// A segment name unique to this process and call, removed when dropped.
-struct Name(String);
-
-impl Name {
-    fn new(tag: &str) -> Name {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        Name(format!("cli{}-br{tag}{n}", std::process::id()))
-    }
-
-    fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = Segment::remove(self.0.as_str());
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -320,7 +302,7 @@ struct Proc {
 }
 
 fn shmkit_cmd(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shmkit"));
+    let mut cmd = Command::new(bin());
     cmd.args(args);
     cmd
 }
@@ -446,10 +428,10 @@ fn two_bridge_processes_carry_a_stream_and_a_cell_and_each_side_survives_kill_9(
         return;
     }
     let (src, dst, csrc, cdst) = (
-        Name::new("s"),
-        Name::new("d"),
-        Name::new("cs"),
-        Name::new("cd"),
+        Name::new("brs"),
+        Name::new("brd"),
+        Name::new("brcs"),
+        Name::new("brcd"),
     );
     let ep = format!("tcp/127.0.0.1:{}", free_port());
     // The local publisher: frames of 24 B to 1 MiB at 50 per second, and a cell value with each
@@ -567,7 +549,7 @@ fn a_publisher_killed_mid_frame_sends_nothing_torn() {
     if !signals("a_publisher_killed_mid_frame_sends_nothing_torn") {
         return;
     }
-    let (src, dst) = (Name::new("ks"), Name::new("kd"));
+    let (src, dst) = (Name::new("brks"), Name::new("brkd"));
     let ep = format!("tcp/127.0.0.1:{}", free_port());
     let key = format!("t/{}/kill", std::process::id());
     let first = StreamOptions::new()
@@ -622,7 +604,7 @@ fn full_hd_rgba_at_30_fps_crosses_two_bridge_processes_whole() {
     if !signals("full_hd_rgba_at_30_fps_crosses_two_bridge_processes_whole") {
         return;
     }
-    let (src, dst) = (Name::new("hs"), Name::new("hd"));
+    let (src, dst) = (Name::new("brhs"), Name::new("brhd"));
     let ep = format!("tcp/127.0.0.1:{}", free_port());
     let key = format!("t/{}/cam", std::process::id());
     let mut exporter = Proc::shmkit(&[
@@ -682,7 +664,7 @@ fn the_command_line_says_what_is_wrong() {
     if !signals("the_command_line_says_what_is_wrong") {
         return;
     }
-    let busy = Name::new("busy");
+    let busy = Name::new("brbusy");
     let _p = Publisher::create(busy.as_str(), 64).unwrap();
     let port = free_port();
     let cases: &[(&[&str], &str)] = &[
@@ -986,7 +968,7 @@ fn two_hosts_in_network_namespaces_with_their_own_dev_shm_over_mutual_tls() {
     }
     let hosts = Hosts::new();
     let certs = hosts.certificates();
-    let (src, dst) = (Name::new("ha"), Name::new("hb"));
+    let (src, dst) = (Name::new("brha"), Name::new("brhb"));
     let listen = format!("tls/{}:7447", hosts.addr[0]);
     let key = "robot/cam";
     let shmkit = |args: &[String]| {
@@ -1153,7 +1135,7 @@ fn an_overwrite_stream_skips_rather_than_queues_on_a_slow_link() {
         return;
     }
     let hosts = Hosts::new();
-    let (src, dst) = (Name::new("oa"), Name::new("ob"));
+    let (src, dst) = (Name::new("broa"), Name::new("brob"));
     let listen = format!("tcp/{}:7447", hosts.addr[0]);
     // The link between the hosts carries 40 Mbit/s; the publisher makes about 125.
     sh(&[
