@@ -1038,7 +1038,7 @@ mod handle {
         /// Whether the publisher stamps each frame with the precise wall clock (default `false`:
         /// the coarse one). [`Received::time_ns`] then says when the frame was published to the
         /// nanosecond, rather than to the last timer tick (1–4 ms on Linux, about 16 ms on
-        /// Windows). The precise clock costs a clock read per frame — 25–35 ns on a virtual
+        /// Windows). The precise clock costs a clock read per frame — 20–35 ns on a virtual
         /// machine, a fifth of a spinning hand-off — the coarse one 2 ns.
         /// [`Publisher::send_at`] and [`Loan::commit_at`] stamp frames with a time of your own
         /// (a capture time, say) instead.
