@@ -765,6 +765,22 @@ fn sh(cmd: &[&str]) {
     );
 }
 
+/// `openssl req` making a new P-256 key (unencrypted) and, as `args` say, a request or a
+/// self-signed certificate (`-x509`).
+fn new_key(args: &[&str]) {
+    let mut cmd = vec![
+        "openssl",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    cmd.extend_from_slice(args);
+    sh(&cmd);
+}
+
 /// Two network namespaces joined by a veth pair, deleted (with the pair) on drop.
 struct Hosts {
     ns: [String; 2],
@@ -866,15 +882,8 @@ impl Hosts {
     fn certificates(&self) -> [Vec<PathBuf>; 2] {
         let d = |f: &str| self.dir.join(f);
         let s = |p: PathBuf| p.to_str().unwrap().to_string();
-        sh(&[
-            "openssl",
-            "req",
+        new_key(&[
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
             "-days",
             "2",
             "-subj",
@@ -891,14 +900,7 @@ impl Hosts {
                 d(&format!("{host}.csr")),
                 d(&format!("{host}.pem")),
             );
-            sh(&[
-                "openssl",
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
+            new_key(&[
                 "-subj",
                 &format!("/CN={}", self.addr[i]),
                 "-keyout",
@@ -1078,15 +1080,8 @@ fn two_hosts_in_network_namespaces_with_their_own_dev_shm_over_mutual_tls() {
     let stranger_files = {
         let d = hosts.dir.join("stranger");
         std::fs::create_dir_all(&d).unwrap();
-        sh(&[
-            "openssl",
-            "req",
+        new_key(&[
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
             "-days",
             "2",
             "-subj",
