@@ -374,6 +374,10 @@ mod handle {
     use crate::notify::Waited;
     use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec, open_or_create_with};
 
+    /// Polls of a spinning waiter between two reads of the clock: about 1.5 µs of spinning at
+    /// the 23 ns a spin hint takes on the AMD EPYC the benchmarks ran on.
+    const SPINS_PER_CLOCK_READ: u32 = 64;
+
     /// Options for creating or opening a [`Cell`] (or [`TypedCell`]).
     ///
     /// ```
@@ -967,23 +971,26 @@ mod handle {
         /// # Errors
         /// [`ErrorKind::Timeout`].
         pub fn wait_newer(&self, seq: u64, timeout: Option<Duration>) -> Result<u64> {
-            let deadline = timeout.map(|t| Instant::now() + t);
+            // Spin on `latest` itself: the line the writer's publish changes last, so the value
+            // is one more cache-line transfer away when we see it. (Also polling the next slot's
+            // line, to overlap the two misses, measured slower: the line then bounces while the
+            // writer fills it.) The first round of polls comes before any clock read: a read of
+            // the clock costs 20-35 ns, as much as the hand-off it would delay.
+            let polls = if self.spin.is_zero() {
+                1
+            } else {
+                SPINS_PER_CLOCK_READ
+            };
+            if let Some(now) = self.poll_newer(seq, polls) {
+                return Ok(now);
+            }
+            let start = Instant::now();
+            let deadline = timeout.map(|t| start + t);
             if !self.spin.is_zero() {
-                // Spin on `latest` itself: the line the writer's publish changes last, so the
-                // value is one more cache-line transfer away when we see it. (Also polling the
-                // next slot's line, to overlap the two misses, measured slower: the line then
-                // bounces while the writer fills it.)
-                let until = Instant::now() + self.spin.min(timeout.unwrap_or(Duration::MAX));
-                loop {
-                    for _ in 0..64 {
-                        let now = self.seq();
-                        if now > seq {
-                            return Ok(now);
-                        }
-                        spin_hint();
-                    }
-                    if Instant::now() >= until {
-                        break;
+                let until = start + self.spin.min(timeout.unwrap_or(Duration::MAX));
+                while Instant::now() < until {
+                    if let Some(now) = self.poll_newer(seq, SPINS_PER_CLOCK_READ) {
+                        return Ok(now);
                     }
                 }
             }
@@ -1012,6 +1019,21 @@ mod handle {
                     )));
                 }
             }
+        }
+
+        /// Polls `latest` up to `polls` times (a spin hint between two): the newer sequence
+        /// number once there is one.
+        fn poll_newer(&self, seq: u64, polls: u32) -> Option<u64> {
+            for i in 0..polls {
+                let now = self.seq();
+                if now > seq {
+                    return Some(now);
+                }
+                if i + 1 < polls {
+                    spin_hint();
+                }
+            }
+            None
         }
     }
 
