@@ -1909,6 +1909,8 @@ mod handle {
         held: Option<u64>,
         /// Where frames of `Overwrite` streams are copied before `recv_with` shows them.
         scratch: Vec<u8>,
+        /// Whether our slot does not show the last frame received yet (see `note_received`).
+        slot_behind: bool,
     }
 
     impl fmt::Debug for Subscriber {
@@ -1951,6 +1953,7 @@ mod handle {
                     received: 0,
                     held: None,
                     scratch: Vec::new(),
+                    slot_behind: false,
                 });
             }
             let block = s.policy == Policy::Block;
@@ -1988,6 +1991,7 @@ mod handle {
                 received: 0,
                 held: None,
                 scratch: Vec::new(),
+                slot_behind: false,
             };
             sub.store_cursor();
             Ok(sub)
@@ -2107,6 +2111,27 @@ mod handle {
             skipped
         }
 
+        /// After a frame is taken: a `Block` subscriber's cursor moves at once (the publisher may
+        /// be waiting for it). An `Overwrite` subscriber's slot holds only its position and
+        /// counts, for tools; it is brought up to date at the start of the next receive or wait
+        /// (`catch_up_slot`), so that those stores are not on the path of a reply: in a
+        /// ping-pong they happen while the other side works. So `shmkit info` and `top` count a
+        /// frame once its subscriber has asked for the next one, or waits for it.
+        fn note_received(&mut self) {
+            if self.protected() {
+                self.store_cursor();
+            } else {
+                self.slot_behind = true;
+            }
+        }
+
+        /// Brings our slot up to date if a frame taken since is not in it yet.
+        fn catch_up_slot(&mut self) {
+            if self.slot_behind {
+                self.store_cursor();
+            }
+        }
+
         /// Frees the frame of a released or replaced view (`Block`: lets the cursor pass it).
         fn release_held(&mut self) {
             if self.held.take().is_some() {
@@ -2117,6 +2142,7 @@ mod handle {
         /// Stores the cursor and statistics into our slot (and claims one again if the
         /// publisher freed ours, judging us dead: only a scribbling peer can make that happen).
         fn store_cursor(&mut self) {
+            self.slot_behind = false;
             let Some(i) = self.slot else { return };
             let me = match self.s.seg.identity(Op::Receive) {
                 Ok(id) => id.word(),
@@ -2167,6 +2193,7 @@ mod handle {
         /// once). Counts it; does not move the cursor past a frame still held.
         #[inline(always)]
         fn next(&mut self, consume: impl FnMut(usize, usize)) -> Result<Option<Got>> {
+            self.catch_up_slot();
             self.release_held();
             let protected = self.protected();
             let mem = self.s.mem();
@@ -2208,7 +2235,7 @@ mod handle {
                 }
             })?;
             if got.is_some() {
-                self.store_cursor();
+                self.note_received();
             }
             Ok(got.map(|g| g.r))
         }
@@ -2315,7 +2342,7 @@ mod handle {
             if self.protected() {
                 self.held = Some(got.pos);
             }
-            self.store_cursor();
+            self.note_received();
             Ok(Some(got))
         }
 
@@ -2398,7 +2425,8 @@ mod handle {
         /// first read of the clock (20-35 ns here, as much as the hand-off it would delay). A
         /// frame that arrives within the round costs neither. Not while a `Block` view is held:
         /// its release (in `next`) may be what the publisher waits for.
-        fn poll_first(&self) {
+        fn poll_first(&mut self) {
+            self.catch_up_slot();
             if !self.spin.is_zero() && self.held.is_none() {
                 self.poll_commit(SPINS_PER_TAIL_CHECK);
             }
