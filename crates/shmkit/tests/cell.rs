@@ -30,6 +30,19 @@ fn child_entry() {
                 common::park();
             });
         }
+        "die-mid-publish-exclusive" => {
+            let cell = CellOptions::new()
+                .capacity(64)
+                .exclusive(true)
+                .create(&arg)
+                .unwrap();
+            cell.publish(b"the whole first value").unwrap();
+            let _ = cell.publish_with(40, |buf| {
+                buf[..20].fill(b'X');
+                say("MIDWAY");
+                common::park();
+            });
+        }
         "typed-writer" => {
             let cell = TypedCell::<Pose>::create(arg.as_str()).unwrap();
             say("READY");
@@ -239,6 +252,65 @@ fn a_writer_killed_mid_publish_leaves_the_previous_value_and_a_new_writer_takes_
         next.publish(&[i; 30]).unwrap();
         assert_eq!(reader.snapshot().unwrap().data, [i; 30]);
     }
+}
+
+#[test]
+fn an_exclusive_writer_keeps_other_writers_out_until_it_goes_or_dies() {
+    let _w = watchdog(T);
+    let name = unique_name("excl");
+    let mut writer = spawn("die-mid-publish-exclusive", &name);
+    writer.expect_line("MIDWAY", T);
+    let reader = Cell::open(&name, Access::ReadOnly).unwrap();
+    assert_eq!(
+        CellOptions::new()
+            .access(Access::ReadOnly)
+            .exclusive(true)
+            .open(&name)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    // A second exclusive writer waits a second for the lock, then says who holds it.
+    let err = CellOptions::new().exclusive(true).open(&name).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(
+        err.to_string()
+            .contains(&format!("process {}", writer.pid())),
+        "{err}"
+    );
+    writer.kill();
+    writer.wait(T);
+    // Its successor takes the lock over from the dead one and repairs the half-written slot.
+    let next = CellOptions::new().exclusive(true).open(&name).unwrap();
+    assert_eq!(
+        next.segment().lock_owner(),
+        Some(std::process::id()),
+        "held for the handle's life"
+    );
+    assert_eq!(next.publish(b"after the crash").unwrap(), 2);
+    assert_eq!(reader.snapshot().unwrap().data, b"after the crash");
+    // A shared writer waits for it, and gets in once it is dropped.
+    let shared = Cell::open(&name, Access::ReadWrite).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| tx.send(shared.publish(b"shared").unwrap()).unwrap());
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "it waits"
+        );
+        for i in 0..10u8 {
+            next.publish(&[i; 30]).unwrap();
+            assert_eq!(reader.snapshot().unwrap().data, [i; 30]);
+        }
+        drop(next);
+        assert_eq!(rx.recv_timeout(T).unwrap(), 13);
+    });
+    assert_eq!(reader.snapshot().unwrap().data, b"shared");
+    assert_eq!(
+        shared.segment().lock_owner(),
+        None,
+        "released after the publish"
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //! | `raw-futex` | the same word; the receiver sleeps on a futex, the sender wakes it every time |
 //! | `unix-socket` | a connected Unix stream socket; blocking reads |
 //! | `pipe` | the peer's stdin and stdout; blocking reads |
-//! | `cell` | two shmkit cells (ping, pong); the receiver sleeps in `wait_newer` |
+//! | `cell` | two shmkit cells (ping, pong), each with its one exclusive writer; the receiver sleeps in `wait_newer` |
 //! | `cell-spin` | the same, with a 100 µs spin before sleeping |
+//! | `cell-spin-shared` | the same, with writers that take the cell's lock for every publish (the default) |
 //! | `stream` | two shmkit streams (ping, pong); the receiver sleeps in `recv_timeout` |
 //! | `stream-spin` | the same, with a 100 µs spin before sleeping |
 //!
@@ -43,14 +44,16 @@ pub enum Channel {
     Pipe,
     Cell,
     CellSpin,
+    CellSpinShared,
     Stream,
     StreamSpin,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 9] = [
         Channel::RawAtomics,
         Channel::CellSpin,
+        Channel::CellSpinShared,
         Channel::StreamSpin,
         Channel::RawFutex,
         Channel::Cell,
@@ -68,6 +71,7 @@ impl Channel {
             Channel::Pipe => "pipe",
             Channel::Cell => "cell",
             Channel::CellSpin => "cell-spin",
+            Channel::CellSpinShared => "cell-spin-shared",
             Channel::Stream => "stream",
             Channel::StreamSpin => "stream-spin",
         }
@@ -82,6 +86,7 @@ impl Channel {
             Channel::Pipe => "pipe, blocking",
             Channel::Cell => "shmkit cell, blocking",
             Channel::CellSpin => "shmkit cell, spin 100 µs then block",
+            Channel::CellSpinShared => "  the same, writers locking per publish",
             Channel::Stream => "shmkit stream, blocking",
             Channel::StreamSpin => "shmkit stream, spin 100 µs then block",
         }
@@ -95,7 +100,7 @@ impl Channel {
     pub fn spins(self) -> bool {
         matches!(
             self,
-            Channel::RawAtomics | Channel::CellSpin | Channel::StreamSpin
+            Channel::RawAtomics | Channel::CellSpin | Channel::CellSpinShared | Channel::StreamSpin
         )
     }
 }
@@ -119,9 +124,15 @@ enum End {
 /// The spin of the spinning channels (zero for the blocking ones).
 fn spin_of(ch: Channel) -> Duration {
     match ch {
-        Channel::CellSpin | Channel::StreamSpin => CELL_SPIN,
+        Channel::CellSpin | Channel::CellSpinShared | Channel::StreamSpin => CELL_SPIN,
         _ => Duration::ZERO,
     }
+}
+
+/// Whether each cell's writer holds its lock for good (`CellOptions::exclusive`), rather than
+/// for each publish.
+fn exclusive_of(ch: Channel) -> bool {
+    ch != Channel::CellSpinShared
 }
 
 /// Runs `warmup + rounds` round trips with a fresh peer process; returns the measured ones, in
@@ -132,13 +143,15 @@ pub fn measure(ch: Channel, rounds: usize, warmup: usize) -> Result<Vec<u64>> {
     // What the peer opens must exist before it starts.
     let spin = spin_of(ch);
     let cells = CellOptions::new().capacity(8).spin(spin);
+    let writer = cells.clone().exclusive(exclusive_of(ch));
     let streams = StreamOptions::new().max_frame(64).spin(spin);
     let shared = match ch {
         Channel::RawAtomics | Channel::RawFutex => {
             Some(End::Words(Segment::create(format!("{base}-w"), 128)?))
         }
-        Channel::Cell | Channel::CellSpin => Some(End::Cells {
-            ping: cells.create(format!("{base}-a"))?,
+        // We write `a`; the peer writes `b`, which we create for it and only read.
+        Channel::Cell | Channel::CellSpin | Channel::CellSpinShared => Some(End::Cells {
+            ping: writer.create(format!("{base}-a"))?,
             pong: cells.create(format!("{base}-b"))?,
         }),
         Channel::Stream | Channel::StreamSpin => {
@@ -291,17 +304,14 @@ pub fn serve(ch: Channel, base: &str, socket: Option<&str>) -> Result<()> {
                 }
             }
         }
-        Channel::Cell | Channel::CellSpin => {
-            let spin = if ch == Channel::CellSpin {
-                CELL_SPIN
-            } else {
-                Duration::ZERO
-            };
+        Channel::Cell | Channel::CellSpin | Channel::CellSpinShared => {
             let ping = CellOptions::new()
                 .access(Access::ReadOnly)
-                .spin(spin)
+                .spin(spin_of(ch))
                 .open(format!("{base}-a"))?;
-            let pong = Cell::open(format!("{base}-b"), Access::ReadWrite)?;
+            let pong = CellOptions::new()
+                .exclusive(exclusive_of(ch))
+                .open(format!("{base}-b"))?;
             writeln!(stdout, "ready")?;
             stdout.flush()?;
             let mut seq = 0;
