@@ -1013,7 +1013,14 @@ fn bench_runs_two_process_cases_and_prints_json() {
     let v = r.json();
     let results = v["results"].as_array().expect("results");
     let ids: Vec<&str> = results.iter().filter_map(|x| x["id"].as_str()).collect();
-    assert_eq!(ids, ["latency/cell-spin", "latency/cell"]);
+    assert_eq!(
+        ids,
+        [
+            "latency/cell-spin",
+            "latency/cell-spin-shared",
+            "latency/cell"
+        ]
+    );
     for x in results {
         assert!(x["median_ns"].as_u64().unwrap() > 0, "{x}");
         assert!(
