@@ -32,9 +32,9 @@
 /**
  * The version of the C interface: functions, structures and their layouts. Compare it with
  * `shmkit_abi_version()` to check that the library loaded at run time is the one compiled
- * against.
+ * against. (2: `shmkit_cell_options` gained `exclusive`.)
  */
-#define SHMKIT_ABI_VERSION 1
+#define SHMKIT_ABI_VERSION 2
 
 /**
  * Timeouts are milliseconds; a negative one (this value) waits as long as it takes; 0 does not
@@ -237,6 +237,13 @@ typedef struct shmkit_cell_options {
    * found must have it.
    */
   const char *format;
+  /**
+   * Non-zero: this handle is the cell's only writer for as long as it is open. It holds the
+   * cell's lock from the start, so its publishes skip the lock (faster); another writer's
+   * publish waits meanwhile, and another exclusive open fails with `SHMKIT_TIMEOUT` after a
+   * second, naming the holder. Not with read-only access (`SHMKIT_INVALID_ARGUMENT`).
+   */
+  uint8_t exclusive;
 } shmkit_cell_options;
 
 /**

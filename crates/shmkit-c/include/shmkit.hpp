@@ -359,6 +359,7 @@ struct CellOptions {
     Lifetime lifetime = Lifetime::last_close;
     std::chrono::microseconds spin{0};
     std::string format;
+    bool exclusive = false;                ///< the only writer while open (see shmkit.h)
 
     shmkit_cell_options c() const {
         shmkit_cell_options o{};
@@ -367,6 +368,7 @@ struct CellOptions {
         o.lifetime = static_cast<shmkit_lifetime>(lifetime);
         o.spin_us = static_cast<std::uint64_t>(spin.count() < 0 ? 0 : spin.count());
         o.format = format.empty() ? nullptr : format.c_str();
+        o.exclusive = exclusive ? 1 : 0;
         return o;
     }
 };

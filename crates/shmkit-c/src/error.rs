@@ -57,8 +57,8 @@ pub enum shmkit_status {
 
 /// The version of the C interface: functions, structures and their layouts. Compare it with
 /// `shmkit_abi_version()` to check that the library loaded at run time is the one compiled
-/// against.
-pub const SHMKIT_ABI_VERSION: u32 = 1;
+/// against. (2: `shmkit_cell_options` gained `exclusive`.)
+pub const SHMKIT_ABI_VERSION: u32 = 2;
 
 /// A failure on its way to the caller: its status and its message.
 #[derive(Debug)]

@@ -157,3 +157,17 @@ def test_too_large_values_and_small_buffers(name):
             c.read_into(bytearray(2))
         with pytest.raises(TypeError, match="writable"):
             c.read_into(b"read-only bytes")
+
+
+def test_an_exclusive_writer_keeps_the_lock_until_closed(name):
+    w = shmkit.Cell.create(name, 16, exclusive=True)
+    with shmkit.Cell.open(name, readonly=True) as r:
+        assert w.publish(b"mine alone") == 1
+        with pytest.raises(TimeoutError, match="another writer"):
+            shmkit.Cell.open(name, exclusive=True)
+        with pytest.raises(shmkit.InvalidInputError, match="read-only"):
+            shmkit.Cell.open(name, readonly=True, exclusive=True)
+        w.close()
+        with shmkit.Cell.open_or_create(name, 16, exclusive=True) as again:
+            assert again.publish(b"taken over") == 2
+            assert r.snapshot() == (2, b"taken over")

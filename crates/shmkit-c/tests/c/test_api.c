@@ -199,6 +199,22 @@ static void test_cell(void) {
     EXPECT_STATUS(shmkit_cell_open_or_create(name, 0, &co, &r), SHMKIT_INCOMPATIBLE, "format");
     EXPECT_STATUS(shmkit_publisher_open(name, NULL, 0, &(shmkit_publisher *){NULL}), SHMKIT_INCOMPATIBLE, "cell");
     shmkit_cell_close(&w);
+
+    /* An exclusive writer holds the lock while it is open. */
+    shmkit_cell_options xo = {0};
+    xo.exclusive = 1;
+    OK(shmkit_cell_create(name, 16, &xo, &w));
+    OK(shmkit_cell_open(name, SHMKIT_READ_ONLY, NULL, &r));
+    EXPECT(shmkit_cell_publish(w, "mine", 4, &seq) == SHMKIT_OK && seq == 1);
+    EXPECT_STATUS(shmkit_cell_open(name, SHMKIT_READ_WRITE, &xo, &(shmkit_cell *){NULL}), SHMKIT_TIMEOUT,
+                  "another writer");
+    EXPECT_STATUS(shmkit_cell_open(name, SHMKIT_READ_ONLY, &xo, &(shmkit_cell *){NULL}),
+                  SHMKIT_INVALID_ARGUMENT, "read-only");
+    shmkit_cell_close(&w);
+    OK(shmkit_cell_open(name, SHMKIT_READ_WRITE, &xo, &w));
+    EXPECT(shmkit_cell_publish(w, "next", 4, &seq) == SHMKIT_OK && seq == 2);
+    shmkit_cell_close(&w);
+    shmkit_cell_close(&r);
 }
 
 static void test_stream(void) {
