@@ -481,7 +481,34 @@ const RECLAIM_SHARE: u64 = if cfg!(loom) { 4 } else { 16 };
 /// re-scan after a reclaim waits for it, cursors only grow, and a joiner starts at or past the
 /// `oldest` it sees (the Dekker pair). So a frame whose bytes lie below `oldest` already needs
 /// no look at the cursors at all — with reclaiming a share at a time, most frames.
+#[inline(always)]
 pub(crate) fn reserve(
+    ctl: &StreamCtl,
+    mem: &impl RingMem,
+    st: &mut PubState,
+    len: usize,
+    block: bool,
+    room: impl FnMut(u64, Room) -> Option<u64>,
+) -> Option<u64> {
+    let ring = mem.len() as u64;
+    let n = frame_size(len) as u64;
+    let off = st.tail & (ring - 1);
+    // Most frames: no padding, their bytes (and the next header) already reclaimed, and no
+    // first look at the cursors due. Nothing to do but say where.
+    if off + n <= ring
+        && (st.tail + n + FRAME_HDR as u64).saturating_sub(ring) <= st.oldest
+        && (st.scanned || !block)
+    {
+        return Some(st.tail);
+    }
+    reserve_slow(ctl, mem, st, len, block, room)
+}
+
+/// [`reserve`] when there is more to do than say where: padding, reclaiming, or the first look
+/// at the cursors.
+#[cold]
+#[inline(never)]
+fn reserve_slow(
     ctl: &StreamCtl,
     mem: &impl RingMem,
     st: &mut PubState,
@@ -560,6 +587,7 @@ pub(crate) fn reserve(
 
 /// Writes the header of the reserved frame at `pos` (its payload is in place) and publishes it
 /// (step 6). Returns its sequence number.
+#[inline(always)]
 pub(crate) fn commit(
     ctl: &StreamCtl,
     mem: &impl RingMem,
@@ -1642,6 +1670,7 @@ mod handle {
             }
         }
 
+        #[inline(always)]
         fn reserve(&mut self, len: usize, deadline: Option<Instant>) -> Result<Option<u64>> {
             if self.detached.is_some() {
                 return Err(self.s.error(
@@ -1683,6 +1712,7 @@ mod handle {
         /// Publishes the reserved frame at `pos` of `len` bytes, stamped `time` or by our clock.
         /// Its payload was placed for a frame of `placed >= len` bytes (a loan): a frame that
         /// turned out short enough to share the header's line moves there (at most 32 bytes).
+        #[inline(always)]
         fn commit(&mut self, pos: u64, placed: usize, len: usize, time: Option<u64>) -> u64 {
             let (from, to) = (payload_offset(placed), payload_offset(len));
             let mem = self.s.mem();
