@@ -31,7 +31,8 @@ use throughput::Pipeline;
 ///
 ///   latency   an 8-byte ping-pong round trip: raw atomics (spinning: the physical limit), a
 ///             raw futex, a Unix socket, a pipe, and shmkit's cell and stream (blocking, and
-///             spinning briefly before blocking); ratios against the Unix socket
+///             spinning briefly before blocking; each cell with its one exclusive writer, and
+///             once more with writers that lock per publish); ratios against the Unix socket
 ///   local     in one process: a cell snapshot against memcpy of the same size (64 B, 4 KiB,
 ///             1 MiB), and a publish nobody waits for
 ///   throughput  frames of 64 KiB, 1 MiB and 8 MiB from one process to another whose reader
