@@ -1,6 +1,8 @@
 //! Cell costs in one process, next to their physical limit measured in the same run.
 //!
-//! * `cell/publish-64B-nobody-waits`: a publish with no sleeping reader (goal: median < 100 ns).
+//! * `cell/publish-64B-nobody-waits`: a publish with no sleeping reader (goal: median < 50 ns);
+//!   `cell/publish-64B-exclusive`: the same by the cell's exclusive writer, which holds the lock
+//!   for good (`CellOptions::exclusive`) instead of taking it per publish.
 //! * `cell/snapshot/N` vs `memcpy/N` (64 B, 4 KiB, 1 MiB): `read_into` a reused buffer, next to
 //!   a plain copy of the same size between two private buffers (goal: 1 MiB within 1.5x).
 //!
@@ -10,7 +12,7 @@
 //! Run with `cargo bench -p shmkit --bench cell`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box};
-use shmkit::{Access, Cell};
+use shmkit::{Access, Cell, CellOptions};
 
 fn name(tag: &str) -> String {
     format!("bench-{tag}-{}", std::process::id())
@@ -21,6 +23,14 @@ fn publish(c: &mut Criterion) {
     let value = [7u8; 64];
     c.bench_function("cell/publish-64B-nobody-waits", |b| {
         b.iter(|| cell.publish(black_box(&value)).unwrap())
+    });
+    let alone = CellOptions::new()
+        .capacity(64)
+        .exclusive(true)
+        .create(name("pub-excl"))
+        .unwrap();
+    c.bench_function("cell/publish-64B-exclusive", |b| {
+        b.iter(|| alone.publish(black_box(&value)).unwrap())
     });
 }
 

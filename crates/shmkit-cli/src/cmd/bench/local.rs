@@ -1,10 +1,10 @@
 //! In-process costs, next to their limit: a cell snapshot against a plain `memcpy` of the same
-//! size, and a publish that nobody waits for.
+//! size, and a publish that nobody waits for (by a shared writer, and by an exclusive one).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use shmkit::{Access, Cell};
+use shmkit::{Access, Cell, CellOptions};
 
 use crate::error::Result;
 
@@ -60,9 +60,13 @@ pub fn snapshot(size: usize, n: usize) -> Result<Vec<u64>> {
     }))
 }
 
-/// `Cell::publish` of 64 bytes with no reader waiting.
-pub fn publish(n: usize) -> Result<Vec<u64>> {
-    let cell = Cell::create(format!("bench-{}-pub", std::process::id()), 64)?;
+/// `Cell::publish` of 64 bytes with no reader waiting, by a writer that takes the lock per
+/// publish or holds it for good (`exclusive`).
+pub fn publish(exclusive: bool, n: usize) -> Result<Vec<u64>> {
+    let cell = CellOptions::new()
+        .capacity(64)
+        .exclusive(exclusive)
+        .create(format!("bench-{}-pub{exclusive}", std::process::id()))?;
     let value = [7u8; 64];
     Ok(batches(n, Duration::from_millis(2), || {
         let _ = black_box(cell.publish(black_box(&value)));

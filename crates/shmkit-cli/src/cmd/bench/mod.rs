@@ -223,7 +223,15 @@ fn cases() -> Vec<Case> {
         label: "cell publish 64 B, nobody waiting".into(),
         baseline: None,
         bytes: None,
-        run: Box::new(|quick| local::publish(if quick { 10 } else { 50 })),
+        run: Box::new(|quick| local::publish(false, if quick { 10 } else { 50 })),
+    });
+    v.push(Case {
+        group: "local",
+        id: "local/publish-64B-exclusive".into(),
+        label: "  the same by the cell's exclusive writer".into(),
+        baseline: None,
+        bytes: None,
+        run: Box::new(|quick| local::publish(true, if quick { 10 } else { 50 })),
     });
     for (size, label) in throughput::SIZES {
         let tag = label.replace(' ', "");
