@@ -64,10 +64,10 @@
 //!
 //! The rest of a hand-off is the writer's instructions before the express line changes, and the
 //! reader's after. The largest part was the lock: taking and releasing it are two atomic
-//! read-modify-writes, about 20 ns of a 40 ns publish here. A cell with one producer can make
+//! read-modify-writes, about 20 ns of a 35 ns publish here. A cell with one producer can make
 //! that handle its exclusive writer (`CellOptions::exclusive`), which takes the lock once, for
-//! its life, as a stream's publisher does, and publishes in about 17 ns (`shmkit bench`: the
-//! spinning round trip 160–180 ns against 200–210 ns, raw atomics 110 ns).
+//! its life, as a stream's publisher does, and publishes in 12–13 ns (`shmkit bench`: the
+//! spinning round trip 170 ns against 210 ns, raw atomics 110 ns).
 
 use std::fmt;
 use std::time::{Duration, Instant};
