@@ -136,7 +136,7 @@
 //! * the publisher's wake-up check (a locked add, which waits for the frame's line to leave)
 //!   comes after the marker, while the line travels.
 //!
-//! What is left is about 10–15 ns a side: the spinning round trip is 1.28–1.36x the raw atomics..
+//! What is left is about 10–15 ns a side: the spinning round trip is 1.28–1.36x the raw atomics'.
 
 use std::fmt;
 use std::time::{Duration, Instant};
