@@ -2459,8 +2459,12 @@ mod handle {
 
         /// Polls the commit word at our position up to `polls` times, a spin hint between two:
         /// whether the frame there is committed. It is the one line the publisher writes last
-        /// for that frame, and nothing else is read.
+        /// for that frame, and nothing else is read. A position no frame can have (taken from
+        /// a scribbled control block) also says "look": the receive then reports it as corrupt.
         fn poll_commit(&self, polls: u32) -> bool {
+            if self.st.pos % FRAME_ALIGN as u64 != 0 || self.st.pos > POS_MAX {
+                return true;
+            }
             let mem = self.s.mem();
             let off = (self.st.pos & (self.s.ring as u64 - 1)) as usize;
             for i in 0..polls {

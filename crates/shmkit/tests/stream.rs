@@ -553,6 +553,18 @@ fn lying_positions_and_frames_are_corrupt_when_read() {
         .expect("an error");
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 
+    // A spinning subscriber that joins at that tail: the wait reports it, it does not spin on
+    // (or index by) a position no frame can have.
+    let mut spinner = StreamOptions::new()
+        .spin(Duration::from_millis(1))
+        .subscribe(&name)
+        .unwrap();
+    let e = spinner
+        .recv_timeout(&mut Vec::new(), Duration::from_millis(50))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    drop(spinner);
+
     // A publisher repairs what it can and goes on.
     let mut p = StreamOptions::new().open_publisher(&name, T).unwrap();
     p.send(b"repaired").unwrap();
