@@ -34,7 +34,8 @@ use throughput::Pipeline;
 ///             spinning briefly before blocking; each cell with its one exclusive writer, and
 ///             once more with writers that lock per publish); ratios against the Unix socket
 ///   local     in one process: a cell snapshot against memcpy of the same size (64 B, 4 KiB,
-///             1 MiB), and a publish nobody waits for
+///             1 MiB), and a publish nobody waits for (by a writer that locks per publish, and
+///             by the cell's exclusive writer)
 ///   throughput  frames of 64 KiB, 1 MiB and 8 MiB from one process to another whose reader
 ///             checksums every byte: the shmkit stream (copying in, and zero-copy), the cell, a
 ///             plain one-copy shared-memory ring (the limit), a Unix socket, a pipe, and memcpy
