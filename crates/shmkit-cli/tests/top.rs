@@ -152,7 +152,7 @@ fn top_shows_a_stream_its_subscriber_and_rates_and_ends_on_q_and_ctrl_c() {
     assert!(screen.lines().all(|l| l.chars().count() <= 80), "{screen}");
 
     tmux.keys("q");
-    let exit = eventually("top to end on q", || std::fs::read_to_string(&status).ok());
+    let exit = eventually("top to end on q", || exit_status(&status));
     assert_eq!(exit.trim(), "EXIT=0");
 
     // Again, ended by Ctrl-C.
@@ -163,9 +163,7 @@ fn top_shows_a_stream_its_subscriber_and_rates_and_ends_on_q_and_ctrl_c() {
     tmux.session(&command);
     eventually("a screen", || tmux.screen().contains("NAME").then_some(()));
     tmux.keys("C-c");
-    let exit = eventually("top to end on Ctrl-C", || {
-        std::fs::read_to_string(&status).ok()
-    });
+    let exit = eventually("top to end on Ctrl-C", || exit_status(&status));
     assert_eq!(exit.trim(), "EXIT=0");
     let _ = std::fs::remove_file(&status);
 
@@ -186,4 +184,12 @@ fn batch_mode_prints_screens_one_after_another() {
     shmkit(&["top", "--interval", "1ms"])
         .fails(2)
         .stderr_has("refresh at most every 50ms");
+}
+
+/// What the shell wrote to the status file, once it has: the redirection creates the file
+/// before `echo` writes the line into it, so an empty file is not an answer yet.
+fn exit_status(path: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .filter(|text| text.ends_with('\n'))
 }
