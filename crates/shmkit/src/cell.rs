@@ -63,11 +63,16 @@
 //! value costs the express line and the slot's lines.
 //!
 //! The rest of a hand-off is the writer's instructions before the express line changes, and the
-//! reader's after. The largest part was the lock: taking and releasing it are two atomic
-//! read-modify-writes, about 20 ns of a 35 ns publish here. A cell with one producer can make
-//! that handle its exclusive writer (`CellOptions::exclusive`), which takes the lock once, for
-//! its life, as a stream's publisher does, and publishes in 12–13 ns (`shmkit bench`: the
-//! spinning round trip 170 ns against 210 ns, raw atomics 110 ns).
+//! reader's after — and one more transfer that the count above hides: the writer used to *read*
+//! the express line (`latest` and `ver`) before writing it, and a line the reader has just
+//! polled comes back only from the reader's cache (on the AMD EPYC of `shmkit bench`, even a
+//! load of a line we wrote last). The other large part was the lock: taking and releasing it
+//! are two atomic read-modify-writes, about 20 ns of a 35 ns publish here. A cell with one
+//! producer can make that handle its exclusive writer (`CellOptions::exclusive`): it takes the
+//! lock once, for its life, as a stream's publisher does, and keeps its own copy of the express
+//! line (`Known`), so its publish reads nothing the reader touches. Its spinning round trip is
+//! the raw atomics' within a tenth or so (`shmkit bench`: 130 ns, raw atomics 110–120 ns; 180
+//! ns while it still read the line, 210 ns with the lock per publish).
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -171,19 +176,48 @@ fn odd_after(v: u64) -> u64 {
     }
 }
 
+/// What a cell's only writer last wrote to the express line: `latest` and the even `ver`.
+///
+/// A writer that keeps it need not read that line before it writes it — and the read is
+/// what a reader's polling makes costly: on the AMD EPYC of `shmkit bench`, a line the reader
+/// loaded after our write comes back only from the reader's cache, a transfer on the
+/// round trip's path (the spinning round trip measured 180 ns reading it, 130 ns without — the
+/// raw atomics' own). Valid only while no other writer can publish: from taking the lock for
+/// good (loaded then, under the lock) to letting it go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub(crate) latest: u64,
+    pub(crate) ver: u32,
+}
+
+impl Known {
+    /// What the express line holds now (the caller holds the lock).
+    pub(crate) fn load(ctl: &CellCtl) -> Known {
+        // SYNC: Relaxed: the caller holds the lock, whose Acquire pairs with the previous
+        // writer's Release unlock.
+        Known {
+            latest: ctl.express.latest.load(Ordering::Relaxed),
+            ver: ctl.express.ver.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Writes a value into the slot after `latest`'s and makes it the latest. The caller holds the
 /// writer lock; `fill(slot)` writes the value's `len` bytes into that slot, and
 /// `read_back(slot, buf)` copies its first `buf.len()` bytes back (for the express line).
+/// `known`: the express line as this writer left it, if it is the cell's only writer (updated
+/// here); `None` reads it.
 ///
 /// Returns the new value's sequence number.
 pub(crate) fn publish(
     ctl: &CellCtl,
     slots: &impl Slots,
     len: u64,
+    known: Option<&mut Known>,
     fill: impl FnOnce(usize),
     read_back: impl FnOnce(usize, &mut [u8]),
 ) -> u64 {
-    publish_inline_up_to(ctl, slots, len, INLINE, fill, read_back)
+    publish_inline_up_to(ctl, slots, len, INLINE, known, fill, read_back)
 }
 
 /// [`publish`], with values of up to `inline_max` bytes in the express line (the loom models
@@ -193,13 +227,17 @@ fn publish_inline_up_to(
     slots: &impl Slots,
     len: u64,
     inline_max: usize,
+    known: Option<&mut Known>,
     fill: impl FnOnce(usize),
     read_back: impl FnOnce(usize, &mut [u8]),
 ) -> u64 {
     let x = &ctl.express;
-    // SYNC: Relaxed: we hold the lock, whose Acquire pairs with the previous writer's Release
-    // unlock, so its store of `latest` is visible.
-    let cur = x.latest.load(Ordering::Relaxed);
+    // We hold the lock: `latest` and `ver` are what the previous writer (or we) left.
+    let line = match known.as_deref() {
+        Some(&k) => k,
+        None => Known::load(ctl),
+    };
+    let cur = line.latest;
     // A corrupt slot index is repaired here (we are the writer): start from slot 0.
     let cur_slot = (cur & SLOT_MASK) as usize % slots.count();
     let seq = ((cur >> SLOT_BITS) + 1) & SEQ_MASK;
@@ -223,7 +261,7 @@ fn publish_inline_up_to(
     if small {
         read_back(i, &mut inline[..len as usize]);
     }
-    let xv = odd_after(u64::from(x.ver.load(Ordering::Relaxed))) as u32;
+    let xv = odd_after(u64::from(line.ver)) as u32;
     x.ver.store(xv, Ordering::Relaxed);
     // SYNC: the line's writer fence, as for the slot.
     fence(Ordering::Release);
@@ -233,8 +271,8 @@ fn publish_inline_up_to(
     );
     // SYNC: Release pairs with the Acquire load of `latest` on the slot path (a reader that
     // finds `ver` odd): the slot is finished before `latest` names it.
-    x.latest
-        .store(seq << SLOT_BITS | i as u64, Ordering::Release);
+    let latest = seq << SLOT_BITS | i as u64;
+    x.latest.store(latest, Ordering::Release);
     if small {
         // Only the words the value uses (fewer atomic stores; the model checks fewer steps).
         let words = len.div_ceil(8) as usize;
@@ -247,6 +285,12 @@ fn publish_inline_up_to(
     }
     // SYNC: Release publishes the line to readers that load this `ver` with Acquire.
     x.ver.store(xv.wrapping_add(1), Ordering::Release);
+    if let Some(k) = known {
+        *k = Known {
+            latest,
+            ver: xv.wrapping_add(1),
+        };
+    }
     seq
 }
 
@@ -380,6 +424,7 @@ mod handle {
     use crate::name::{IntoName, NativeName, SegmentName};
     use crate::notify::Waited;
     use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec, open_or_create_with};
+    use std::sync::atomic::AtomicUsize;
 
     /// How long opening a cell as its exclusive writer waits for the lock
     /// ([`CellOptions::exclusive`]).
@@ -486,9 +531,14 @@ mod handle {
         /// Makes the handle the cell's only writer for as long as it lives (default `false`).
         ///
         /// It takes the cell's lock when it creates or opens the cell and keeps it until it is
-        /// dropped, as a stream's publisher does, so its publishes skip the per-publish lock: a
-        /// lock and an unlock, two atomic read-modify-writes on the path of every hand-off
-        /// (`shmkit bench`: the spinning round trip a fifth shorter, 170 ns instead of 210). Meanwhile other
+        /// dropped, as a stream's publisher does. Its publishes skip the per-publish lock (a
+        /// lock and an unlock, two atomic read-modify-writes), and, as the only writer, it
+        /// knows what the express line holds without reading it — a read that costs a cache
+        /// line's transfer once a reader has polled the line. Together that takes the spinning
+        /// round trip of `shmkit bench` from 210 ns to 130 ns, within a tenth or so of the raw
+        /// atomics' 110–120 ns. Threads that share the handle take turns (one compare-and-swap
+        /// in this process's memory); a publish through it from inside its own
+        /// [`Cell::publish_with`] gets [`ErrorKind::WouldDeadlock`]. Meanwhile other
         /// handles' publishes wait, as they wait for any holder of the lock, and
         /// [`Segment::lock`] on this cell waits for this handle: do not call it while it
         /// writes. If the process dies, the lock passes to the next writer, which repairs what
@@ -595,8 +645,94 @@ mod handle {
         stride: usize,
         slots: u32,
         spin: Duration,
-        /// Whether this handle holds the lock for its life ([`CellOptions::exclusive`]).
-        exclusive: bool,
+        /// The exclusive writer's side, if this handle holds the lock for its life
+        /// ([`CellOptions::exclusive`]).
+        own: Option<Own>,
+    }
+
+    /// What a cell's exclusive writer keeps to itself: whose turn it is among the threads that
+    /// share the handle, and the express line as it left it.
+    ///
+    /// The segment's lock, which the handle holds for good, keeps other handles out, not other
+    /// threads publishing through this one: they take turns here, with one compare-and-swap on
+    /// memory of this process — not the lock's two read-modify-writes on the shared line.
+    struct Own {
+        /// The token of the thread whose turn it is (see `thread_token`); 0: nobody's.
+        turn: AtomicUsize,
+        /// [`Known`], read and written only by the thread whose turn it is.
+        latest: AtomicU64,
+        ver: AtomicU32,
+    }
+
+    /// A turn to publish through an exclusive handle; ends when dropped (also when `fill`
+    /// unwinds: the next publish then takes over the half-written slot, as after a crash).
+    struct Turn<'a>(&'a Own);
+
+    impl Own {
+        fn new(line: Known) -> Own {
+            Own {
+                turn: AtomicUsize::new(0),
+                latest: AtomicU64::new(line.latest),
+                ver: AtomicU32::new(line.ver),
+            }
+        }
+
+        /// Waits for this thread's turn; `None` if it has it already (a publish from inside
+        /// `publish_with`'s `fill`, which would overwrite the value being written).
+        fn turn(&self) -> Option<Turn<'_>> {
+            let me = thread_token();
+            let mut tries = 0u32;
+            loop {
+                // SYNC: Acquire pairs with the Release that ended the previous turn, whose
+                // stores (here and in the segment) we build on.
+                match self
+                    .turn
+                    .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    Ok(_) => return Some(Turn(self)),
+                    Err(t) if t == me => return None,
+                    Err(_) => {
+                        // Another thread publishes: briefly, unless its `fill` is slow.
+                        tries = tries.saturating_add(1);
+                        if tries < 100 {
+                            spin_hint();
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    impl Turn<'_> {
+        fn known(&self) -> Known {
+            Known {
+                latest: self.0.latest.load(Ordering::Relaxed),
+                ver: self.0.ver.load(Ordering::Relaxed),
+            }
+        }
+
+        fn keep(&self, line: Known) {
+            self.0.latest.store(line.latest, Ordering::Relaxed);
+            self.0.ver.store(line.ver, Ordering::Relaxed);
+        }
+    }
+
+    impl Drop for Turn<'_> {
+        fn drop(&mut self) {
+            // SYNC: Release hands this turn's stores to the next thread's Acquire.
+            self.0.turn.store(0, Ordering::Release);
+        }
+    }
+
+    /// A word that tells the calling thread from the others alive now: the address of its own
+    /// thread-local byte (never 0).
+    fn thread_token() -> usize {
+        thread_local! {
+            static TOKEN: u8 = const { 0 };
+        }
+        TOKEN.with(|t| std::ptr::from_ref(t) as usize)
     }
 
     impl Slots for Cell {
@@ -631,14 +767,14 @@ mod handle {
                 .field("capacity", &self.capacity)
                 .field("slots", &self.slots)
                 .field("access", &self.seg.access())
-                .field("exclusive", &self.exclusive)
+                .field("exclusive", &self.own.is_some())
                 .finish()
         }
     }
 
     impl Drop for Cell {
         fn drop(&mut self) {
-            if self.exclusive {
+            if self.own.is_some() {
                 self.seg.unlock_raw();
             }
         }
@@ -719,7 +855,7 @@ mod handle {
                 stride,
                 slots,
                 spin: opts.spin,
-                exclusive: false,
+                own: None,
             }
             .writing_alone(opts.exclusive)
         }
@@ -755,7 +891,8 @@ mod handle {
                         .hint("one exclusive writer at a time; a writer without `exclusive` waits for it before each publish"),
                 );
             }
-            self.exclusive = true;
+            // Ours until the handle goes: what the express line holds now stays what we left.
+            self.own = Some(Own::new(Known::load(self.ctl())));
             Ok(self)
         }
 
@@ -824,7 +961,7 @@ mod handle {
                 stride: stride as usize,
                 slots,
                 spin,
-                exclusive: false,
+                own: None,
             })
         }
 
@@ -882,13 +1019,13 @@ mod handle {
         pub fn publish(&self, value: &[u8]) -> Result<u64> {
             self.check_publish(value.len())?;
             let fill = |buf: &mut [u8]| buf.copy_from_slice(value);
-            let seq = if self.exclusive {
-                self.publish_locked(value.len(), fill)
-            } else {
+            let seq = match &self.own {
+                Some(own) => self.publish_own(own, value.len(), fill)?,
                 // No user code runs under the lock here: the lighter `with_lock` will do.
-                self.seg
-                    .with_lock(|| self.publish_locked(value.len(), fill))
-                    .map_err(|e| e.during(Op::Publish))?
+                None => self
+                    .seg
+                    .with_lock(|| self.publish_locked(value.len(), None, fill))
+                    .map_err(|e| e.during(Op::Publish))?,
             };
             self.signal();
             Ok(seq)
@@ -908,14 +1045,16 @@ mod handle {
         /// As for [`publish`](Self::publish).
         pub fn publish_with(&self, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<u64> {
             self.check_publish(len)?;
-            let seq = if self.exclusive {
-                self.publish_locked(len, fill)
-            } else {
-                // `fill` is the caller's code, which may try the lock: a guard records it held.
-                let guard = self.seg.lock().map_err(|e| e.during(Op::Publish))?;
-                let seq = self.publish_locked(len, fill);
-                drop(guard);
-                seq
+            let seq = match &self.own {
+                Some(own) => self.publish_own(own, len, fill)?,
+                None => {
+                    // `fill` is the caller's code, which may try the lock: a guard records it
+                    // held.
+                    let guard = self.seg.lock().map_err(|e| e.during(Op::Publish))?;
+                    let seq = self.publish_locked(len, None, fill);
+                    drop(guard);
+                    seq
+                }
             };
             self.signal();
             Ok(seq)
@@ -940,12 +1079,34 @@ mod handle {
             Ok(())
         }
 
-        /// The protocol's publish, with the writer lock held.
-        fn publish_locked(&self, len: usize, fill: impl FnOnce(&mut [u8])) -> u64 {
+        /// The exclusive writer's publish: in this thread's turn, with the express line known.
+        fn publish_own(&self, own: &Own, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<u64> {
+            let turn = own.turn().ok_or_else(|| {
+                self.write_error(
+                    ErrorKind::WouldDeadlock,
+                    "this thread is publishing through this handle already (from inside \
+                     `publish_with`'s fill?)"
+                        .into(),
+                )
+            })?;
+            let mut line = turn.known();
+            let seq = self.publish_locked(len, Some(&mut line), fill);
+            turn.keep(line);
+            Ok(seq)
+        }
+
+        /// The protocol's publish, with the writer lock held (`known`: see [`publish`]).
+        fn publish_locked(
+            &self,
+            len: usize,
+            known: Option<&mut Known>,
+            fill: impl FnOnce(&mut [u8]),
+        ) -> u64 {
             let seq = publish(
                 self.ctl(),
                 self,
                 len as u64,
+                known,
                 |i| {
                     // SAFETY: slot `i` is `stride >= len` bytes of our writable data region. We
                     // hold the writer lock and the slot is not the latest one (`publish` step 1),
@@ -1445,6 +1606,7 @@ mod handle {
                 &ctl,
                 &slots,
                 1,
+                None,
                 |i| slot(i)[0].set(0xA5),
                 |i, buf| buf[0] = slot(i)[0].get(),
             );
@@ -1528,12 +1690,18 @@ mod loom_tests {
 
     /// Writes value `k` as `[k, k]` (length 2).
     fn write(m: &Model, k: u8) -> u64 {
+        write_known(m, k, None)
+    }
+
+    /// [`write`] by a writer that keeps the express line to itself (`Known`).
+    fn write_known(m: &Model, k: u8, known: Option<&mut Known>) -> u64 {
         let limit = if m.inline { INLINE } else { 0 };
         publish_inline_up_to(
             &m.ctl,
             &m.slots,
             LEN as u64,
             limit,
+            known,
             |i| {
                 for b in &m.data[i] {
                     b.store(k, Ordering::Relaxed);
@@ -1574,7 +1742,14 @@ mod loom_tests {
 
     /// One writer publishing `writes` values (three lap the reader with 2 slots) and one reader
     /// reading twice: every value read is whole and matches its seq, and seqs never go back.
-    fn snapshots_are_whole_and_monotonic(inline: bool, preemptions: usize, writes: u8) {
+    /// `known`: the writer keeps the express line to itself (an exclusive writer), loading it
+    /// once.
+    fn snapshots_are_whole_and_monotonic(
+        inline: bool,
+        preemptions: usize,
+        writes: u8,
+        known: bool,
+    ) {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(preemptions);
         b.check(move || {
@@ -1582,8 +1757,12 @@ mod loom_tests {
             let w = {
                 let m = m.clone();
                 loom::thread::spawn(move || {
+                    let mut line = known.then(|| Known::load(&m.ctl));
                     for k in 1..=writes {
-                        assert_eq!(write(&m, k), u64::from(k));
+                        assert_eq!(write_known(&m, k, line.as_mut()), u64::from(k));
+                    }
+                    if let Some(line) = line {
+                        assert_eq!(line, Known::load(&m.ctl), "what it kept is what it wrote");
                     }
                 })
             };
@@ -1599,7 +1778,7 @@ mod loom_tests {
     #[test]
     fn snapshots_through_the_slots_are_whole_and_monotonic() {
         let preemptions = if crate::sync::loom_deep() { 3 } else { 2 };
-        snapshots_are_whole_and_monotonic(false, preemptions, 3);
+        snapshots_are_whole_and_monotonic(false, preemptions, 3, false);
     }
 
     /// Through the express line, falling back to the slots when the reader finds it mid-write:
@@ -1608,11 +1787,19 @@ mod loom_tests {
     #[test]
     fn snapshots_through_the_express_line_are_whole_and_monotonic() {
         if crate::sync::loom_deep() {
-            snapshots_are_whole_and_monotonic(true, 2, 3);
+            snapshots_are_whole_and_monotonic(true, 2, 3, false);
         } else {
-            snapshots_are_whole_and_monotonic(true, 2, 2);
-            snapshots_are_whole_and_monotonic(true, 1, 3);
+            snapshots_are_whole_and_monotonic(true, 2, 2, false);
+            snapshots_are_whole_and_monotonic(true, 1, 3, false);
         }
+    }
+
+    /// The same with an exclusive writer, which writes the express line without reading it.
+    #[test]
+    fn an_exclusive_writers_snapshots_are_whole_and_monotonic() {
+        let deep = crate::sync::loom_deep();
+        snapshots_are_whole_and_monotonic(true, 2, if deep { 3 } else { 2 }, true);
+        snapshots_are_whole_and_monotonic(false, if deep { 3 } else { 1 }, 3, true);
     }
 
     /// A writer that dies mid-publish — in the slot (its version left odd, `latest` untouched),

@@ -313,6 +313,115 @@ fn an_exclusive_writer_keeps_other_writers_out_until_it_goes_or_dies() {
     );
 }
 
+/// Threads that share one exclusive handle take turns: the handle's lock keeps other handles
+/// out, not them. Every value stays whole (small ones through the express line, large ones
+/// through the slots), and every publish gets its own sequence number.
+#[test]
+fn threads_sharing_an_exclusive_handle_take_turns() {
+    let _w = watchdog(T);
+    let name = unique_name("exclthreads");
+    let writer = CellOptions::new()
+        .capacity(CAPACITY)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let reader = Cell::open(&name, Access::ReadOnly).unwrap();
+    const THREADS: u64 = 3;
+    const EACH: u64 = 3000;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seqs = std::thread::scope(|s| {
+        let r = s.spawn(|| {
+            let mut buf = Vec::new();
+            let mut reads = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                reader.read_into(&mut buf).unwrap();
+                if !buf.is_empty() {
+                    check_value(&buf).unwrap();
+                }
+                reads += 1;
+            }
+            reads
+        });
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let writer = &writer;
+                s.spawn(move || {
+                    let mut v = vec![0u8; CAPACITY];
+                    (0..EACH)
+                        .map(|i| {
+                            let k = t * EACH + i;
+                            // Alternately inline (24 bytes) and through the slots.
+                            let len = if i % 2 == 0 {
+                                24
+                            } else {
+                                100 + (k as usize % 4000)
+                            };
+                            make_value(k, len, &mut v);
+                            writer.publish(&v[..len]).unwrap()
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let mut seqs: Vec<u64> = writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(r.join().unwrap() > 0);
+        seqs.sort_unstable();
+        seqs
+    });
+    assert_eq!(
+        seqs,
+        (1..=THREADS * EACH).collect::<Vec<_>>(),
+        "one seq per publish"
+    );
+    let last = reader.snapshot().unwrap();
+    assert_eq!(last.seq, THREADS * EACH);
+    check_value(&last.data).unwrap();
+}
+
+/// A publish through an exclusive handle from inside its own `publish_with` would overwrite
+/// the value being written: it is refused, and a `fill` that panics leaves readers the value
+/// before it, which the next publish replaces.
+#[test]
+fn an_exclusive_handle_refuses_a_publish_inside_its_own_fill_and_survives_a_panic() {
+    let name = unique_name("exclreent");
+    let writer = CellOptions::new()
+        .capacity(64)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let reader = Cell::open(&name, Access::ReadOnly).unwrap();
+    let mut inner = None;
+    let seq = writer
+        .publish_with(5, |buf| {
+            inner = Some(writer.publish(b"inner"));
+            buf.copy_from_slice(b"outer");
+        })
+        .unwrap();
+    assert_eq!(inner.unwrap().unwrap_err().kind(), ErrorKind::WouldDeadlock);
+    assert_eq!(
+        (seq, reader.snapshot().unwrap().data),
+        (1, b"outer".to_vec())
+    );
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        writer.publish_with(40, |buf| {
+            buf[..20].fill(b'X');
+            panic!("fill fails halfway");
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(
+        reader.snapshot().unwrap().data,
+        b"outer",
+        "the value before it"
+    );
+    assert_eq!(writer.publish(b"after the panic").unwrap(), 2);
+    assert_eq!(reader.snapshot().unwrap().data, b"after the panic");
+}
+
 #[test]
 fn a_read_only_reader_reads_and_waits_but_cannot_publish() {
     let name = unique_name("rocell");
