@@ -176,7 +176,8 @@ struct Case {
     label: String,
     baseline: Option<String>,
     bytes: Option<usize>,
-    run: Box<dyn Fn(bool) -> Result<Vec<u64>>>,
+    /// Its samples (nanoseconds per operation), summarised.
+    run: Box<dyn Fn(bool) -> Result<Option<Summary>>>,
 }
 
 fn cases() -> Vec<Case> {
@@ -207,7 +208,12 @@ fn cases() -> Vec<Case> {
             label: format!("memcpy {label}"),
             baseline: None,
             bytes: None,
-            run: Box::new(move |quick| Ok(local::memcpy(size, if quick { 10 } else { 50 }))),
+            run: Box::new(move |quick| {
+                Ok(Summary::of(local::memcpy(
+                    size,
+                    if quick { 10 } else { 50 },
+                )))
+            }),
         });
         v.push(Case {
             group: "local",
@@ -215,7 +221,9 @@ fn cases() -> Vec<Case> {
             label: format!("cell snapshot {label}"),
             baseline: Some(format!("local/memcpy-{tag}")),
             bytes: None,
-            run: Box::new(move |quick| local::snapshot(size, if quick { 10 } else { 50 })),
+            run: Box::new(move |quick| {
+                local::snapshot(size, if quick { 10 } else { 50 }).map(Summary::of)
+            }),
         });
     }
     v.push(Case {
@@ -224,7 +232,7 @@ fn cases() -> Vec<Case> {
         label: "cell publish 64 B, nobody waiting".into(),
         baseline: None,
         bytes: None,
-        run: Box::new(|quick| local::publish(false, if quick { 10 } else { 50 })),
+        run: Box::new(|quick| local::publish(false, if quick { 10 } else { 50 }).map(Summary::of)),
     });
     v.push(Case {
         group: "local",
@@ -232,7 +240,7 @@ fn cases() -> Vec<Case> {
         label: "  the same by the cell's exclusive writer".into(),
         baseline: None,
         bytes: None,
-        run: Box::new(|quick| local::publish(true, if quick { 10 } else { 50 })),
+        run: Box::new(|quick| local::publish(true, if quick { 10 } else { 50 }).map(Summary::of)),
     });
     for (size, label) in throughput::SIZES {
         let tag = label.replace(' ', "");
@@ -247,7 +255,9 @@ fn cases() -> Vec<Case> {
                 baseline: (p != Pipeline::UnixSocket && moves_bytes)
                     .then(|| format!("throughput/unix-socket-{tag}")),
                 bytes: moves_bytes.then_some(size),
-                run: Box::new(move |quick| throughput::measure(p, size, if quick { 2 } else { 7 })),
+                run: Box::new(move |quick| {
+                    throughput::measure(p, size, if quick { 2 } else { 7 }).map(Summary::of)
+                }),
             });
         }
         v.push(Case {
@@ -256,7 +266,9 @@ fn cases() -> Vec<Case> {
             label: format!("{label}: memcpy in one process"),
             baseline: Some(format!("throughput/unix-socket-{tag}")),
             bytes: Some(size),
-            run: Box::new(move |quick| Ok(local::memcpy(size, if quick { 5 } else { 20 }))),
+            run: Box::new(move |quick| {
+                Ok(Summary::of(local::memcpy(size, if quick { 5 } else { 20 })))
+            }),
         });
     }
     v
@@ -296,8 +308,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<()> {
                     case.label
                 );
             }
-            let samples = (case.run)(args.quick)?;
-            let summary = Summary::of(samples)
+            let summary = (case.run)(args.quick)?
                 .ok_or_else(|| Error::Failed(format!("{}: no samples", case.id)))?;
             per_case[i].push(summary);
         }

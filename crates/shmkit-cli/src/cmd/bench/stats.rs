@@ -29,6 +29,18 @@ impl Summary {
 }
 
 impl Summary {
+    /// The median of `middle` and the 99th percentile of `tail` — two samplings of the same
+    /// operation, when no one sampling gives both well (see `latency::measure`). `None` if
+    /// either is empty.
+    pub fn of_two(middle: Vec<u64>, tail: Vec<u64>) -> Option<Summary> {
+        let (m, t) = (Summary::of(middle)?, Summary::of(tail)?);
+        Some(Summary {
+            median: m.median,
+            p99: t.p99,
+            samples: m.samples + t.samples,
+        })
+    }
+
     /// Of several rounds' summaries, the one whose median is the median (an odd count: the
     /// middle one; even: the lower of the two middles).
     pub fn middle(rounds: &[Summary]) -> Summary {
@@ -51,5 +63,11 @@ mod tests {
         let r = |n| Summary::of(vec![n]).unwrap();
         assert_eq!(Summary::middle(&[r(30), r(10), r(20)]), r(20));
         assert_eq!(Summary::middle(&[r(30), r(10)]), r(10));
+        let two = Summary::of_two(vec![5, 6, 7], (1..=100).collect()).unwrap();
+        assert_eq!(
+            (two.median, two.p99),
+            (Duration::from_nanos(6), Duration::from_nanos(99))
+        );
+        assert!(Summary::of_two(vec![], vec![1]).is_none());
     }
 }
