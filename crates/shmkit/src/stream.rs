@@ -445,24 +445,24 @@ impl Marks {
         self.len += 1;
     }
 
-    /// The first mark at or past `floor`, if it is at or below `limit` (and forgets it and
-    /// every mark before it); `None` if there is none in that range (the marks below `floor`
-    /// are forgotten all the same: `oldest` passes them now).
-    fn take(&mut self, floor: u64, limit: u64) -> Option<u64> {
+    /// The last mark at or below `want` (or the first at or past `floor`, if that lies
+    /// beyond `want`), neither below `floor` nor above `limit`; it and every mark before it
+    /// are forgotten. `None` if no mark lies in `floor..=limit` (the marks below `floor` are
+    /// forgotten all the same: `oldest` passes them now).
+    fn take(&mut self, floor: u64, want: u64, limit: u64) -> Option<u64> {
+        let mut found = None;
         while self.len > 0 {
             let m = self.at[self.first];
+            if m >= floor && (m > limit || (found.is_some() && m > want)) {
+                break;
+            }
             if m >= floor {
-                if m > limit {
-                    return None;
-                }
-                self.first = (self.first + 1) % MARKS;
-                self.len -= 1;
-                return Some(m);
+                found = Some(m);
             }
             self.first = (self.first + 1) % MARKS;
             self.len -= 1;
         }
-        None
+        found
     }
 }
 
@@ -647,10 +647,10 @@ fn reserve_slow(
             .min(low)
             .min(st.tail)
             .max(floor);
-        // A boundary we made, a share or so on: no header to read. (The walk's own stop is the
-        // first boundary at or past `target`; any boundary at or past the floor will do, as
-        // long as it passes neither the slowest cursor nor the tail.)
-        let walk_to = match st.marks.take(floor, low.min(st.tail)) {
+        // A boundary we made, as near `target` as the marks allow: no header to read. (The
+        // walk's own stop is the first boundary at or past `target`; any boundary at or past
+        // the floor will do, as long as it passes neither the slowest cursor nor the tail.)
+        let walk_to = match st.marks.take(floor, target, low.min(st.tail)) {
             Some(m) => {
                 st.oldest = m;
                 m
@@ -3245,6 +3245,38 @@ mod tests {
     thread_local! {
         /// `Words::read` calls on this thread.
         static READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn marks_give_the_last_boundary_wanted_within_the_limit() {
+        let mut m = Marks::new();
+        // Frames of 600 bytes, a share of 1024: a mark at each frame end past a multiple.
+        for k in 0..10u64 {
+            m.passed(k * 600, (k + 1) * 600, 1024);
+        }
+        // Marks: 1200, 2400, 3600, 4200, 5400 (ends of frames that crossed a multiple of 1024).
+        assert_eq!(
+            m.take(1000, 3000, 10_000),
+            Some(2400),
+            "the last at or below `want`"
+        );
+        assert_eq!(
+            m.take(2500, 2600, 10_000),
+            Some(3600),
+            "else the first past the floor"
+        );
+        assert_eq!(
+            m.take(3700, 9000, 5000),
+            Some(4200),
+            "never above the limit"
+        );
+        assert_eq!(m.take(5500, 5500, 5900), None, "none in floor..=limit");
+        assert_eq!(m.take(0, u64::MAX, u64::MAX), None, "5400 was forgotten");
+        // More marks than it keeps: the oldest go.
+        for k in 0..(MARKS as u64 + 5) {
+            m.passed(k * 1024 + 1, (k + 1) * 1024 + 1, 1024);
+        }
+        assert_eq!(m.take(0, 0, u64::MAX), Some(6 * 1024 + 1));
     }
 
     /// A publisher's reclaims move `oldest` from one frame boundary to another, without
