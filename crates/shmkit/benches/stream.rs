@@ -3,6 +3,8 @@
 //! * `stream/send-recv-64B`: one 64-byte frame sent and received by a subscriber of the same
 //!   process (the whole path but the cache-line transfers between CPUs, which `shmkit bench`
 //!   measures with two processes);
+//! * `stream/send-recv-8B`: the same with an 8-byte frame, which takes the small-frame paths
+//!   (`send_small`, `try_receive_small`: the spinning hand-off's);
 //! * `stream/loan-commit-64B`: a zero-copy frame with no subscriber reading it;
 //! * `stream/recv-view-4KiB`: an in-place receive of a 4 KiB frame and a checksum of it, next to
 //!   `stream/recv-copy-4KiB`, a receive by copy and the same checksum.
@@ -28,6 +30,13 @@ fn send_recv(c: &mut Criterion) {
     c.bench_function("stream/send-recv-64B", |b| {
         b.iter(|| {
             p.send(black_box(&frame)).unwrap();
+            s.try_recv(&mut buf).unwrap().unwrap()
+        })
+    });
+    let small = [3u8; 8];
+    c.bench_function("stream/send-recv-8B", |b| {
+        b.iter(|| {
+            p.send(black_box(&small)).unwrap();
             s.try_recv(&mut buf).unwrap().unwrap()
         })
     });

@@ -819,3 +819,52 @@ fn typed_frames() {
         ErrorKind::Incompatible
     );
 }
+
+/// Frames of every length from 0 to past the small-frame limit (32 bytes share their header's
+/// line and take the small-frame paths; larger ones the general paths), in both policies and
+/// with a maximum below that limit: each arrives whole, in order, through `recv_timeout`,
+/// `try_recv` and `recv_with` alike, across several laps of a small ring.
+#[test]
+fn frames_on_both_sides_of_the_small_frame_limit_arrive_whole() {
+    for (policy, max) in [
+        (Policy::Overwrite, 64),
+        (Policy::Block, 64),
+        (Policy::Overwrite, 20),
+    ] {
+        let name = unique_name("smallbig");
+        let mut p = StreamOptions::new()
+            .max_frame(max)
+            .ring(4096)
+            .policy(policy)
+            .spin(Duration::from_micros(50))
+            .create(&name)
+            .unwrap();
+        let mut s = StreamOptions::new()
+            .spin(Duration::from_micros(50))
+            .subscribe(&name)
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut frame = vec![0u8; max];
+        for i in 0..2000u64 {
+            let len = (i as usize * 7) % (max + 1);
+            for (j, b) in frame[..len].iter_mut().enumerate() {
+                *b = (i as usize + j) as u8;
+            }
+            let seq = p.send(&frame[..len]).unwrap();
+            assert_eq!(seq, i + 1);
+            let (got, r) = match i % 3 {
+                0 => {
+                    let r = s.recv_timeout(&mut buf, Duration::from_secs(5)).unwrap();
+                    (buf.clone(), r)
+                }
+                1 => {
+                    let r = s.try_recv(&mut buf).unwrap().expect("a frame");
+                    (buf.clone(), r)
+                }
+                _ => s.recv_with(Duration::from_secs(5), |b| b.to_vec()).unwrap(),
+            };
+            assert_eq!((r.seq, r.len, r.lost), (seq, len, 0), "{policy} max {max}");
+            assert_eq!(got, &frame[..len], "{policy} max {max} frame {i}");
+        }
+    }
+}
