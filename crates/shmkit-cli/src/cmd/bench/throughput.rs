@@ -118,7 +118,7 @@ fn ring_for(size: usize) -> usize {
 
 /// The writer's end.
 enum End {
-    Stream(shmkit::stream::Publisher),
+    Stream(Box<shmkit::stream::Publisher>),
     Cell { data: Box<Cell>, ack: Box<Cell> },
     Ring(Segment),
     Socket(LocalStream),
@@ -134,14 +134,16 @@ pub fn measure(p: Pipeline, size: usize, batches: usize) -> Result<Vec<u64>> {
     let socket = std::env::temp_dir().join(format!("{base}.sock"));
     let n = per_batch(p, size);
     let shared = match p {
-        Pipeline::Stream | Pipeline::StreamZeroCopy | Pipeline::StreamHandoff => Some(End::Stream(
-            StreamOptions::new()
-                .max_frame(size)
-                .ring(ring_for(size))
-                .policy(Policy::Block)
-                .spin(SPIN)
-                .create(base.as_str())?,
-        )),
+        Pipeline::Stream | Pipeline::StreamZeroCopy | Pipeline::StreamHandoff => {
+            Some(End::Stream(Box::new(
+                StreamOptions::new()
+                    .max_frame(size)
+                    .ring(ring_for(size))
+                    .policy(Policy::Block)
+                    .spin(SPIN)
+                    .create(base.as_str())?,
+            )))
+        }
         Pipeline::Cell => Some(End::Cell {
             data: Box::new(
                 CellOptions::new()
