@@ -412,7 +412,7 @@ pub(crate) struct PubState {
 
 /// How many frame boundaries a publisher remembers: one per share of the ring it fills (16 a
 /// lap), with room to spare.
-const MARKS: usize = 32;
+const MARKS: usize = 24;
 
 /// Frame boundaries a publisher made, one per share of the ring: the end of each frame that
 /// crossed a multiple of the share (see `RECLAIM_SHARE`), in increasing order.

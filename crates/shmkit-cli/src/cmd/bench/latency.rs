@@ -113,18 +113,18 @@ impl Channel {
     }
 }
 
-/// The parent's end of a channel.
+/// The parent's end of a channel (the shmkit handles boxed: they are several hundred bytes).
 enum End {
     Words(Segment),
     Socket(LocalStream, std::path::PathBuf),
     Pipe(ChildStdin, BufReader<ChildStdout>),
     Cells {
-        ping: Cell,
-        pong: Cell,
+        ping: Box<Cell>,
+        pong: Box<Cell>,
     },
     Streams {
-        ping: Publisher,
-        pong: Subscriber,
+        ping: Box<Publisher>,
+        pong: Box<Subscriber>,
         buf: Vec<u8>,
     },
 }
@@ -159,8 +159,8 @@ pub fn measure(ch: Channel, rounds: usize, warmup: usize) -> Result<Option<Summa
         }
         // We write `a`; the peer writes `b`, which we create for it and only read.
         Channel::Cell | Channel::CellSpin | Channel::CellSpinShared => Some(End::Cells {
-            ping: writer.create(format!("{base}-a"))?,
-            pong: cells.create(format!("{base}-b"))?,
+            ping: Box::new(writer.create(format!("{base}-a"))?),
+            pong: Box::new(cells.create(format!("{base}-b"))?),
         }),
         Channel::Stream | Channel::StreamSpin => {
             // We publish `a`; the peer publishes `b`, which we create and hand over (our
@@ -170,8 +170,8 @@ pub fn measure(ch: Channel, rounds: usize, warmup: usize) -> Result<Option<Summa
             let pong = streams.subscribe(format!("{base}-b"))?;
             drop(handover);
             Some(End::Streams {
-                ping,
-                pong,
+                ping: Box::new(ping),
+                pong: Box::new(pong),
                 buf: Vec::with_capacity(64),
             })
         }
