@@ -71,8 +71,11 @@
 //! producer can make that handle its exclusive writer (`CellOptions::exclusive`): it takes the
 //! lock once, for its life, as a stream's publisher does, and keeps its own copy of the express
 //! line (`Known`), so its publish reads nothing the reader touches. Its spinning round trip is
-//! the raw atomics' within a tenth or so (`shmkit bench`: 130 ns, raw atomics 110–120 ns; 180
-//! ns while it still read the line, 210 ns with the lock per publish).
+//! within 1.13–1.22x the raw atomics' (`shmkit bench`, round trips timed back to back: 107–111
+//! ns against 89–97 ns; the same cell with the lock per publish 186–190 ns). Timed one by one
+//! (20 ns of clock in each), it went from 180 ns to 130 ns when it stopped reading the line.
+//! Its turn among threads (`Own`) costs a compare-and-swap: a publish nobody waits for takes
+//! 18–19 ns, against 35 ns with the lock.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -181,8 +184,8 @@ fn odd_after(v: u64) -> u64 {
 /// A writer that keeps it need not read that line before it writes it — and the read is
 /// what a reader's polling makes costly: on the AMD EPYC of `shmkit bench`, a line the reader
 /// loaded after our write comes back only from the reader's cache, a transfer on the
-/// round trip's path (the spinning round trip measured 180 ns reading it, 130 ns without — the
-/// raw atomics' own). Valid only while no other writer can publish: from taking the lock for
+/// round trip's path (the spinning round trip, timed one by one, measured 180 ns reading it,
+/// 130 ns without). Valid only while no other writer can publish: from taking the lock for
 /// good (loaded then, under the lock) to letting it go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Known {
@@ -535,8 +538,8 @@ mod handle {
         /// lock and an unlock, two atomic read-modify-writes), and, as the only writer, it
         /// knows what the express line holds without reading it — a read that costs a cache
         /// line's transfer once a reader has polled the line. Together that takes the spinning
-        /// round trip of `shmkit bench` from 210 ns to 130 ns, within a tenth or so of the raw
-        /// atomics' 110–120 ns. Threads that share the handle take turns (one compare-and-swap
+        /// round trip of `shmkit bench` from 186–190 ns to 107–111 ns, 1.13–1.22x the raw
+        /// atomics'. Threads that share the handle take turns (one compare-and-swap
         /// in this process's memory); a publish through it from inside its own
         /// [`Cell::publish_with`] gets [`ErrorKind::WouldDeadlock`]. Meanwhile other
         /// handles' publishes wait, as they wait for any holder of the lock, and

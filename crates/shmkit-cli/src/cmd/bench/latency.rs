@@ -3,7 +3,7 @@
 //!
 //! | channel | how the message travels and how the receiver waits |
 //! | --- | --- |
-//! | `raw-atomics` | a 32-bit word in shared memory; the receiver spins (the physical limit) |
+//! | `raw-atomics` | a 32-bit word in shared memory; the receiver spins (the baseline of the spinning channels) |
 //! | `raw-futex` | the same word; the receiver sleeps on a futex, the sender wakes it every time |
 //! | `unix-socket` | a connected Unix stream socket; blocking reads |
 //! | `pipe` | the peer's stdin and stdout; blocking reads |
@@ -88,7 +88,7 @@ impl Channel {
     /// What people read in the table.
     pub fn label(self) -> &'static str {
         match self {
-            Channel::RawAtomics => "raw atomics, spinning (physical limit)",
+            Channel::RawAtomics => "raw atomics, spinning (baseline)",
             Channel::RawFutex => "raw futex, blocking",
             Channel::UnixSocket => "Unix socket, blocking",
             Channel::Pipe => "pipe, blocking",

@@ -29,7 +29,7 @@ use throughput::Pipeline;
 /// slower" (the baseline's median time over the case's, whatever the unit: a round trip, an
 /// operation, a frame; --json gives that number as `speedup`):
 ///
-///   latency   an 8-byte ping-pong round trip: raw atomics (spinning: the physical limit), a
+///   latency   an 8-byte ping-pong round trip: raw atomics (spinning: the baseline), a
 ///             raw futex, a Unix socket, a pipe, and shmkit's cell and stream (blocking, and
 ///             spinning briefly before blocking; each cell with its one exclusive writer, and
 ///             once more with writers that lock per publish); ratios against the Unix socket.
