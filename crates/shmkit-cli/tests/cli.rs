@@ -1050,7 +1050,22 @@ fn bench_runs_two_process_cases_and_prints_json() {
     assert_eq!(row.last(), Some(&"-"), "no GiB/s: {table:#?}");
     shmkit(&["bench", "--only", "nothing-matches"])
         .fails(1)
-        .stderr_has("no case matches");
+        .stderr_has("no case matches \"nothing-matches\"");
+    // `--only` more than once: the cases matching any of them, in the usual order.
+    let r = shmkit(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--only",
+        "local/stream-send",
+        "--only",
+        "raw-atomics",
+    ]);
+    let v = r.ok().json();
+    let results = v["results"].as_array().expect("results");
+    let ids: Vec<&str> = results.iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(ids, ["latency/raw-atomics", "local/stream-send-recv-8B"]);
+    assert!(results[1]["median_ns"].as_u64().unwrap() > 0, "{v}");
 }
 
 // ---- streams: pub, sub ----------------------------------------------------------------------

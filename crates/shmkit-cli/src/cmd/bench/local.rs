@@ -1,9 +1,13 @@
 //! In-process costs, next to their limit: a cell snapshot against a plain `memcpy` of the same
-//! size, and a publish that nobody waits for (by a shared writer, and by an exclusive one).
+//! size, a publish that nobody waits for (by a shared writer, and by an exclusive one), and a
+//! stream frame sent and received in the same thread: the instructions of a spinning hand-off
+//! without its cache-line transfers, so that a run shows how fast this machine's cores are
+//! next to its transfers (a spinning round trip is two of these plus two transfers).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use shmkit::stream::{StreamOptions, Subscriber};
 use shmkit::{Access, Cell, CellOptions};
 
 use crate::error::Result;
@@ -71,4 +75,27 @@ pub fn publish(exclusive: bool, n: usize) -> Result<Vec<u64>> {
     Ok(batches(n, Duration::from_millis(2), || {
         let _ = black_box(cell.publish(black_box(&value)));
     }))
+}
+
+/// `Publisher::send` of an 8-byte frame, then `Subscriber::try_recv` of it, in one thread.
+pub fn send_recv(n: usize) -> Result<Vec<u64>> {
+    let mut p = StreamOptions::new()
+        .max_frame(64)
+        .create(format!("bench-{}-sendrecv", std::process::id()))?;
+    let mut s = Subscriber::open(p.name())?;
+    let frame = [7u8; 8];
+    let mut buf = Vec::with_capacity(64);
+    let mut failed = None;
+    let times = batches(n, Duration::from_millis(2), || {
+        let got = p.send(black_box(&frame)).and_then(|_| s.try_recv(&mut buf));
+        match got {
+            Ok(Some(_)) => {}
+            Ok(None) => failed = Some("a frame sent was not there to receive".to_string()),
+            Err(e) => failed = Some(e.to_string()),
+        }
+    });
+    match failed {
+        Some(why) => Err(crate::error::Error::Failed(why)),
+        None => Ok(times),
+    }
 }
