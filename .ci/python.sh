@@ -31,7 +31,8 @@ fi
 step "pip install './crates/shmkit-py[test]'  +  cargo build of shmkit and frames_pub"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check './crates/shmkit-py[test]' &
 pip_pid=$!
-cargo build --quiet --locked -p shmkit-cli --bin shmkit -p shmkit --example frames_pub
+# The units `cargo test --workspace` built (see .ci/c.sh: -p would rebuild with other features).
+cargo build --quiet --locked --workspace --lib --bins --examples
 wait "$pip_pid"
 "$venv/bin/python" -c 'import shmkit, sys; print(f"shmkit {shmkit.__version__} on Python {sys.version.split()[0]}")'
 
