@@ -23,10 +23,12 @@ echo "tools ready after $((SECONDS - t0))s"
 
 export SHMKIT_REQUIRE_VIEWER_TOOLS=1
 mkdir -p target/viewer-artifacts
-cargo test -p shmkit-cli --locked --test top --test view --test formats
+# --workspace, not -p shmkit-cli: the units `cargo test --workspace` built, so nothing compiles
+# (-p unifies features over shmkit-cli alone and rebuilt the Zenoh stack: 100 s).
+cargo test --workspace --locked --test top --test view --test formats
 # One browser at a time: each test starts its own, and the frame rates are measured alone.
 set +e
-cargo test -p shmkit-cli --locked --test browser -- --ignored --test-threads=1 --nocapture \
+cargo test --workspace --locked --test browser -- --ignored --test-threads=1 --nocapture \
     2>&1 | tee target/viewer-artifacts/browser-tests.log
 status=${PIPESTATUS[0]}
 set -e
