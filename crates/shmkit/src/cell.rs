@@ -1021,7 +1021,7 @@ mod handle {
         /// [`ErrorKind::PermissionDenied`] on a read-only handle.
         pub fn publish(&self, value: &[u8]) -> Result<u64> {
             self.check_publish(value.len())?;
-            let fill = |buf: &mut [u8]| buf.copy_from_slice(value);
+            let fill = |buf: &mut [u8]| crate::shared::copy_owned(buf, value);
             let seq = match &self.own {
                 Some(own) => self.publish_own(own, value.len(), fill)?,
                 // No user code runs under the lock here: the lighter `with_lock` will do.
