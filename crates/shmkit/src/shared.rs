@@ -49,7 +49,7 @@ use std::marker::PhantomData;
 
 /// From this many bytes on, x86-64 copies with `rep movsb` (unless 4K-aliased, see the module
 /// docs).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 const MOVSB_FROM: usize = 4096;
 
 /// From this many bytes on, x86-64 copies with AVX when it has it (below, a loop of 16-byte
@@ -59,13 +59,14 @@ const BULK_FROM: usize = 256;
 /// Copies the bulk of `len` bytes from `src` to `dst` with one opaque `asm!` block — which reads
 /// each source byte once and writes each destination byte once, so either side may be shared
 /// memory that other processes write — and returns how many bytes it copied (a prefix; the
-/// caller copies the rest). 0 when `len` is too short to gain, or on other architectures.
+/// caller copies the rest). 0 when `len` is too short to gain, on other architectures, and
+/// under Miri (which runs no `asm!`: the caller's volatile loops do it all).
 ///
 /// # Safety
 /// `src..src + len` readable and `dst..dst + len` writable for the whole call, not overlapping.
 #[inline]
 unsafe fn copy_bulk(src: *const u8, dst: *mut u8, len: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         if len < BULK_FROM {
             return 0;
@@ -91,7 +92,7 @@ unsafe fn copy_bulk(src: *const u8, dst: *mut u8, len: usize) -> usize {
             return unsafe { copy_avx(src, dst, len) };
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = (src, dst, len);
     0
 }
@@ -101,7 +102,7 @@ unsafe fn copy_bulk(src: *const u8, dst: *mut u8, len: usize) -> usize {
 ///
 /// # Safety
 /// As for [`copy_bulk`]; the CPU must have AVX.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 #[target_feature(enable = "avx")]
 unsafe fn copy_avx(src: *const u8, dst: *mut u8, len: usize) -> usize {
     let blocks = len / 128;
