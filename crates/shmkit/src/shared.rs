@@ -14,10 +14,10 @@
 //! the compiler may neither repeat nor elide — volatile loads, or on x86-64 for large copies an
 //! `asm!` block (`rep movsb`, or a loop of AVX moves), which the compiler treats as an opaque
 //! operation reading each source byte once (what `atomic-maybe-uninit` and the per-byte atomic
-//! `memcpy` of C++ P1478 rely on). The copy lands in private memory, where the protocol then validates it (a seqlock
-//! version, a stream's `oldest` mark) before anyone looks at it. Writes that other processes may
-//! race with (plain [`Segment::write`](crate::Segment::write), which follows no protocol) go
-//! through [`copy_in`] the same way.
+//! `memcpy` of C++ P1478 rely on). The copy lands in private memory, where the protocol then
+//! validates it (a seqlock version, a stream's `oldest` mark) before anyone looks at it. Writes
+//! that other processes may race with (plain [`Segment::write`](crate::Segment::write), which
+//! follows no protocol) go through [`copy_in`] the same way.
 //!
 //! Writers that the protocol makes the only writer of some bytes (the publisher filling a
 //! frame it reserved, a cell writer filling the slot it holds under the lock) may use plain
@@ -430,7 +430,9 @@ mod tests {
     fn copies_at_every_distance_modulo_a_page() {
         let src: Vec<u8> = (0..80_000u32).map(|i| (i * 13 + i / 509) as u8).collect();
         let mut out = vec![0u8; 80_000 + 3 * 4096];
-        let base = out.as_mut_ptr().align_offset(4096);
+        // A page boundary with a byte before it (checked for stray writes), whatever the
+        // allocator returned.
+        let base = out.as_mut_ptr().align_offset(4096) + 4096;
         let src_at = src.as_ptr().align_offset(4096);
         for len in [255, 256, 257, 383, 4095, 4096, 4097, 9000, 70_000] {
             for dist in [0usize, 1, 8, 16, 31, 32, 63, 64, 100, 2048, 4095] {
@@ -438,7 +440,7 @@ mod tests {
                 let at = base + dist;
                 out.fill(0xAA);
                 // SAFETY: `s` is readable for `len` bytes; `out[at..at + len]` is private and
-                // in bounds (`at + len < base + 4096 + 70_000`).
+                // in bounds (`at + len < base + 4096 + 70_000 <= out.len()`).
                 unsafe { copy_out(s.as_ptr(), &mut out[at..at + len]) };
                 assert_eq!(&out[at..at + len], s, "out len {len} distance {dist}");
                 assert_eq!(
