@@ -12,6 +12,7 @@
 //! Run with `cargo bench -p shmkit --bench cell`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box};
+use shmkit::bench_support::page_aligned;
 use shmkit::{Access, Cell, CellOptions};
 
 fn name(tag: &str) -> String {
@@ -43,13 +44,10 @@ fn snapshot_vs_memcpy(c: &mut Criterion) {
             4096 => "4KiB",
             _ => "1MiB",
         };
-        // Both buffers page-aligned: a `memcpy` whose destination lies 1 to 31 bytes past its
-        // source modulo 4 KiB can run ten times slower on AMD CPUs (see `copy/*` in the segment
-        // bench), and where two `Vec`s land is luck.
-        let (src_buf, mut dst_buf) = (vec![1u8; size + 4096], vec![0u8; size + 4096]);
-        let src = &src_buf[src_buf.as_ptr().align_offset(4096)..][..size];
-        let at = dst_buf.as_ptr().align_offset(4096);
-        let dst = &mut dst_buf[at..at + size];
+        // Both buffers page-aligned (see `page_aligned`).
+        let (mut src_buf, mut dst_buf) = (vec![1u8; size + 4096], vec![0u8; size + 4096]);
+        let src = &*page_aligned(&mut src_buf, size);
+        let dst = page_aligned(&mut dst_buf, size);
         g.bench_with_input(BenchmarkId::new("memcpy", label), &size, |b, _| {
             b.iter(|| dst.copy_from_slice(black_box(src)))
         });

@@ -12,8 +12,8 @@
 //! * `copy/read-64KiB/d`, `copy/write-64KiB/d`: `Segment::read` and `Segment::write` of 64 KiB
 //!   between a segment and a private buffer placed so that the copy's destination lies `d`
 //!   bytes past its source modulo 4 KiB, next to `copy/memcpy-64KiB/d`, a plain copy at the same
-//!   distance. At `d` = 16, `rep movsb` (and glibc's `memcpy` at these sizes, on the AMD EPYC
-//!   we measure on) runs over ten times slower than at 2048: shmkit's copies take another loop
+//!   distance. At `d` = 16, `rep movsb` (and glibc's `memcpy` at these sizes), on the AMD EPYC
+//!   we measure on, runs over ten times slower than at 2048: shmkit's copies take another loop
 //!   there (see `shared.rs`).
 //!
 //! Run with `cargo bench -p shmkit --bench segment`.
@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, black_box};
+use shmkit::bench_support::page_aligned;
 use shmkit::{Access, Segment, SegmentOptions};
 
 const ROLE: &str = "SHMKIT_BENCH_ROLE";
@@ -204,20 +205,18 @@ fn copies(c: &mut Criterion) {
     const LEN: usize = 64 << 10;
     let seg = Segment::create(name("copy"), LEN).unwrap();
     seg.write(0, &vec![3u8; LEN]).unwrap();
-    let src = vec![5u8; LEN + 4096];
-    let src = &src[src.as_ptr().align_offset(4096)..][..LEN];
+    let mut src = vec![5u8; LEN + 4096];
+    let src = &*page_aligned(&mut src, LEN);
+    // A copy's length and a page more, from a page boundary on: room for every offset.
     let mut buf = vec![0u8; LEN + 2 * 4096];
-    let page = buf.as_ptr().align_offset(4096);
+    let buf = page_aligned(&mut buf, LEN + 4096);
     let mut g = c.benchmark_group("copy");
     // Where the segment's data starts in its page.
     let seg_at = seg.as_ptr() as usize % 4096;
     for d in [16usize, 2048] {
         // Buffers placed so that each copy's destination lies `d` bytes past its source, modulo
         // 4 KiB (a read's destination is the buffer, a write's the segment).
-        let (read_at, write_at) = (
-            page + (seg_at + d) % 4096,
-            page + (seg_at + 4096 - d) % 4096,
-        );
+        let (read_at, write_at) = ((seg_at + d) % 4096, (seg_at + 4096 - d) % 4096);
         g.bench_function(format!("read-64KiB/{d}"), |b| {
             b.iter(|| {
                 seg.read(0, black_box(&mut buf[read_at..read_at + LEN]))
@@ -231,7 +230,7 @@ fn copies(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("memcpy-64KiB/{d}"), |b| {
-            b.iter(|| buf[page + d..page + d + LEN].copy_from_slice(black_box(src)))
+            b.iter(|| buf[d..d + LEN].copy_from_slice(black_box(src)))
         });
     }
     g.finish();

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use shmkit::bench_support::page_aligned;
 use shmkit::stream::{StreamOptions, Subscriber};
 use shmkit::{Access, Cell, CellOptions};
 
@@ -42,24 +43,16 @@ fn batches(batches: usize, batch_time: Duration, mut op: impl FnMut()) -> Vec<u6
         .collect()
 }
 
-/// `memcpy` of `size` bytes between two private buffers, both page-aligned: a `memcpy` whose
-/// destination lies 1 to 31 bytes past its source modulo 4 KiB can run ten times slower on AMD
-/// CPUs (`cargo bench -p shmkit --bench segment -- copy/`), and where two `Vec`s land is luck.
+/// `memcpy` of `size` bytes between two private buffers, both page-aligned (see
+/// `shmkit::bench_support::page_aligned`).
 pub fn memcpy(size: usize, n: usize) -> Vec<u64> {
-    let mut src = vec![1u8; size + 4096];
-    let mut dst = vec![0u8; size + 4096];
+    let (mut src, mut dst) = (vec![1u8; size + 4096], vec![0u8; size + 4096]);
     let src = page_aligned(&mut src, size);
     let dst = page_aligned(&mut dst, size);
     batches(n, Duration::from_millis(2), || {
         dst.copy_from_slice(black_box(&*src));
         black_box(&mut *dst);
     })
-}
-
-/// The first `size` bytes of `buf` from a page boundary on (`buf` has `size + 4096` bytes).
-fn page_aligned(buf: &mut [u8], size: usize) -> &mut [u8] {
-    let at = buf.as_ptr().align_offset(4096);
-    &mut buf[at..at + size]
 }
 
 /// `Cell::read_into` of a `size`-byte value into a reused buffer.

@@ -37,7 +37,8 @@ use throughput::Pipeline;
 ///             (a clock read costs about a fifth of a spinning round trip); the 99th
 ///             percentile from round trips timed one by one
 ///   local     in one process: a cell snapshot against memcpy of the same size (64 B, 4 KiB,
-///             1 MiB), a publish nobody waits for (by a writer that locks per publish, and by
+///             1 MiB; between page-aligned buffers, as where two buffers lie can make a copy
+///             ten times slower), a publish nobody waits for (by a writer that locks per publish, and by
 ///             the cell's exclusive writer), and an 8-byte stream frame sent and received in
 ///             one thread: a spinning hand-off's instructions without its cache-line transfers,
 ///             which shows how fast the cores are next to the transfers (the same code ran at
