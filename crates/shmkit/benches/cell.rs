@@ -3,8 +3,11 @@
 //! * `cell/publish-64B-nobody-waits`: a publish with no sleeping reader (goal: median < 50 ns);
 //!   `cell/publish-64B-exclusive`: the same by the cell's exclusive writer, which holds the lock
 //!   for good (`CellOptions::exclusive`) instead of taking it per publish.
-//! * `cell/snapshot/N` vs `memcpy/N` (64 B, 4 KiB, 1 MiB): `read_into` a reused buffer, next to
-//!   a plain copy of the same size between two private buffers (goal: 1 MiB within 1.5x).
+//! * `copy/cell-snapshot/N` vs `copy/memcpy/N` (64 B, 4 KiB, 1 MiB): `read_into` a reused
+//!   buffer, next to a plain copy of the same size between two private buffers (goal: 1 MiB
+//!   within 1.1x); `copy/cell-read-to/N`: `read_to` a buffer the caller owns (one copy), next
+//!   to `copy/cell-read-then-copy/N` (`read_into`, then a copy: what the C and Python
+//!   bindings did before `read_to`).
 //!
 //! The two-process numbers (publish → wake-up latency) come from `shmkit bench`, which runs the
 //! processes and the baselines (futex, Unix socket, pipe, raw atomics) in one go.
@@ -58,6 +61,21 @@ fn snapshot_vs_memcpy(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("cell-snapshot", label), &size, |b, _| {
             b.iter(|| reader.read_into(black_box(&mut buf)).unwrap())
         });
+        // Into a buffer the caller owns (a binding's): one copy, against the two of reading
+        // into a `Vec` and copying that over, as the C and Python bindings once did.
+        g.bench_with_input(BenchmarkId::new("cell-read-to", label), &size, |b, _| {
+            b.iter(|| reader.read_to(black_box(&mut *dst)).unwrap())
+        });
+        g.bench_with_input(
+            BenchmarkId::new("cell-read-then-copy", label),
+            &size,
+            |b, _| {
+                b.iter(|| {
+                    reader.read_into(black_box(&mut buf)).unwrap();
+                    dst.copy_from_slice(&buf);
+                })
+            },
+        );
     }
     g.finish();
 }

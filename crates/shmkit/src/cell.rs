@@ -427,6 +427,7 @@ mod handle {
     use crate::name::{IntoName, NativeName, SegmentName};
     use crate::notify::Waited;
     use crate::segment::{Access, Lifetime, Segment, SegmentOptions, Spec, open_or_create_with};
+    use std::mem::MaybeUninit;
     use std::sync::atomic::AtomicUsize;
 
     /// How long opening a cell as its exclusive writer waits for the lock
@@ -1174,12 +1175,83 @@ mod handle {
                 Ok((seq, _)) => Ok(seq),
                 Err(why) => {
                     buf.clear();
-                    Err(
-                        Error::new(ErrorKind::Corrupt, Op::Read, self.seg.name().to_string())
-                            .reason(why),
-                    )
+                    Err(self.corrupt(why))
                 }
             }
+        }
+
+        /// Copies the newest value to the start of `buf`; returns its sequence number and its
+        /// length. For a caller that owns the destination already (a binding's buffer, an
+        /// image), this is one copy where [`read_into`](Self::read_into) and then a copy
+        /// would be two. A buffer of [`capacity`](Self::capacity) bytes always suffices.
+        ///
+        /// ```
+        /// # let name = format!("shmkit-doc-read-to-{}", std::process::id());
+        /// let cell = shmkit::Cell::create(name.as_str(), 64)?;
+        /// cell.publish(b"hello")?;
+        /// let mut buf = [0u8; 64];
+        /// let (seq, len) = cell.read_to(&mut buf)?;
+        /// assert_eq!((seq, &buf[..len]), (1, &b"hello"[..]));
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        ///
+        /// # Errors
+        /// [`ErrorKind::InvalidSize`] if the newest value is longer than `buf` (its length is
+        /// in the message); [`ErrorKind::Corrupt`] as for [`read_into`](Self::read_into). On
+        /// an error the contents of `buf` are unspecified: a copy that a writer overlapped,
+        /// and that was discarded, may have reached it.
+        pub fn read_to(&self, buf: &mut [u8]) -> Result<(u64, usize)> {
+            // SAFETY: `read_to_uninit` only ever writes initialised bytes, so `buf` stays a
+            // valid `[u8]` whatever it writes.
+            let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+            self.read_to_uninit(uninit)
+        }
+
+        /// [`read_to`](Self::read_to) into memory that need not be initialised (a buffer from
+        /// C, a fresh allocation): on success its first `len` bytes are the value.
+        ///
+        /// # Errors
+        /// As for [`read_to`](Self::read_to).
+        pub fn read_to_uninit(&self, buf: &mut [MaybeUninit<u8>]) -> Result<(u64, usize)> {
+            let room = buf.len();
+            let dst = buf.as_mut_ptr().cast::<u8>();
+            let res = read(self.ctl(), self, self.capacity as u64, |at, len| {
+                if len > room {
+                    return;
+                }
+                match at {
+                    // SAFETY: `bytes` is our own copy of the line (`len` bytes); `dst` has
+                    // room for `len <= room` bytes and is not `bytes`.
+                    ValueAt::Inline(bytes) => unsafe {
+                        std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, len);
+                    },
+                    // SAFETY: slot `i` holds `len <= capacity <= stride` bytes inside our
+                    // mapping (checked by `read` before calling us); `dst` has room for `len
+                    // <= room` bytes, private, so it cannot overlap shared memory.
+                    // `copy_out_raw` reads each byte once, so a concurrent writer can only
+                    // change which bytes we copy; `read` then discards the copy.
+                    ValueAt::Slot(i) => unsafe {
+                        crate::shared::copy_out_raw(self.slot_ptr(i), dst, len);
+                    },
+                }
+            });
+            match res {
+                Ok((seq, len)) if len > room as u64 => Err(Error::new(
+                    ErrorKind::InvalidSize,
+                    Op::Read,
+                    self.seg.name().to_string(),
+                )
+                .reason(format!(
+                    "value #{seq} is {len} bytes, more than the {room}-byte buffer"
+                ))),
+                Ok((seq, len)) => Ok((seq, len as usize)),
+                Err(why) => Err(self.corrupt(why)),
+            }
+        }
+
+        /// The error of a read that found the control block scribbled on.
+        fn corrupt(&self, why: String) -> Error {
+            Error::new(ErrorKind::Corrupt, Op::Read, self.seg.name().to_string()).reason(why)
         }
 
         /// The newest value, copied out.
@@ -1427,15 +1499,11 @@ mod handle {
                     data: T::zeroed(),
                 }),
                 Ok((seq, len)) if len as usize == size => Ok(Snapshot { seq, data: value }),
-                Ok((_, len)) => Err(self.corrupt(format!(
+                Ok((_, len)) => Err(self.cell.corrupt(format!(
                     "a value of {len} bytes in a cell of {size}-byte values"
                 ))),
-                Err(why) => Err(self.corrupt(why)),
+                Err(why) => Err(self.cell.corrupt(why)),
             }
-        }
-
-        fn corrupt(&self, why: String) -> Error {
-            Error::new(ErrorKind::Corrupt, Op::Read, self.cell.name().to_string()).reason(why)
         }
 
         /// Sleeps until a value newer than `seq` exists; see [`Cell::wait_newer`].

@@ -119,12 +119,20 @@ fn torture_writer(name: &str) {
 /// Snapshots until the writer's end mark: every value whole, seqs never going back.
 fn torture_reader(name: &str) {
     let cell = Cell::open(name, Access::ReadOnly).unwrap();
-    let mut buf = Vec::new();
+    let (mut buf, mut fixed) = (Vec::new(), vec![0u8; CAPACITY]);
     let (mut last, mut snaps, mut distinct) = (0u64, 0u64, 0u64);
     let t0 = Instant::now();
     loop {
         assert!(t0.elapsed() < T, "no end mark within {T:?}");
-        let seq = cell.read_into(&mut buf).unwrap();
+        // Every other snapshot goes through the slice reader, into a buffer of our own.
+        let seq = if snaps % 2 == 0 {
+            cell.read_into(&mut buf).unwrap()
+        } else {
+            let (seq, len) = cell.read_to(&mut fixed).unwrap();
+            buf.clear();
+            buf.extend_from_slice(&fixed[..len]);
+            seq
+        };
         assert!(seq >= last, "seq went back from {last} to {seq}");
         if buf == b"end" {
             last = seq - 1; // the last value before the mark
@@ -638,6 +646,9 @@ fn corrupted_control_blocks_are_errors_not_panics() {
             .contains("1000000 bytes in a cell of capacity 100"),
         "{e}"
     );
+    // The slice reader too: a lie beyond the capacity is corruption, not a short buffer.
+    let e = cell.read_to(&mut [0u8; 100]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     raw.write(LATEST, &(1u64 << 8 | 200).to_le_bytes()).unwrap();
     assert_eq!(cell.snapshot().unwrap_err().kind(), ErrorKind::Corrupt);
     // A writer repairs what it can: the next publish goes through and reads work again.
@@ -659,6 +670,35 @@ fn corrupted_control_blocks_are_errors_not_panics() {
     assert_eq!(cell.snapshot().unwrap().data, b"again");
     cell.publish(b"and on").unwrap();
     assert_eq!(cell.snapshot().unwrap().data, b"and on");
+}
+
+#[test]
+fn read_to_fills_the_callers_buffer_and_refuses_a_short_one() {
+    let name = unique_name("readto");
+    let cell = Cell::create(&name, 100).unwrap();
+    let mut buf = [7u8; 100];
+    assert_eq!(
+        cell.read_to(&mut []).unwrap(),
+        (0, 0),
+        "nothing published yet"
+    );
+    // A small value (the express line) and a large one (a slot), into buffers of every fit.
+    for (k, len) in [(1u64, 5usize), (2, 100)] {
+        let value: Vec<u8> = (0..len).map(|j| (j * 3 + 1) as u8).collect();
+        cell.publish(&value).unwrap();
+        for room in [len, len + 1, 100] {
+            buf.fill(0);
+            let (seq, n) = cell.read_to(&mut buf[..room.min(100)]).unwrap();
+            assert_eq!((seq, &buf[..n]), (k, &value[..]), "room {room}");
+        }
+        let e = cell.read_to(&mut buf[..len - 1]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidSize, "{e}");
+        let want = format!(
+            "value #{k} is {len} bytes, more than the {}-byte buffer",
+            len - 1
+        );
+        assert!(e.to_string().contains(&want), "{e}");
+    }
 }
 
 /// Regression: a typed cell whose control block claims values larger than its slots was
