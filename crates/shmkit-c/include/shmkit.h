@@ -906,8 +906,11 @@ enum shmkit_status shmkit_cell_publish(const struct shmkit_cell *cell, const voi
  * number to `*seq` (0: nothing published yet; NULL: not wanted). Never blocks the writer; the
  * value is whole: never a mix of two values, never the tail of an older one.
  *
- * Errors: `SHMKIT_BUFFER_TOO_SMALL` (the value is longer than `cap`: `*len` says how long, and
- * nothing is copied; `shmkit_cell_capacity()` bytes always suffice), `SHMKIT_CORRUPT`.
+ * One copy, from shared memory straight into `buf`.
+ *
+ * Errors: `SHMKIT_BUFFER_TOO_SMALL` (the value is longer than `cap`: `*len` says how long,
+ * and `buf` holds nothing useful: a copy that a writer overlapped, and that was discarded,
+ * may have reached it; `shmkit_cell_capacity()` bytes always suffice), `SHMKIT_CORRUPT`.
  *
  * # Safety
  * `cell` is NULL or a live handle; `buf` is valid for writing `cap` bytes; `len` is valid for
@@ -1516,8 +1519,9 @@ void shmkit_subscriber_close(struct shmkit_subscriber **subscriber);
  * `received->len` says how long; nothing is lost: the next receive returns it; a buffer of
  * `shmkit_subscriber_max_frame()` bytes always suffices), `SHMKIT_CORRUPT`.
  *
- * The frame is copied out of the ring once, checked whole, then into `buf`; for large frames
- * the view (`shmkit_subscriber_recv_view()`) or callback receive saves the second copy.
+ * Block streams: the frame is copied once, from the ring into `buf`. Overwrite streams: out of
+ * the ring once, checked whole, then into `buf`; there the view
+ * (`shmkit_subscriber_recv_view()`) saves the second copy.
  *
  * # Safety
  * `subscriber` is NULL or a live handle; `buf` is valid for writing `cap` bytes; `received` is

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{CString, c_char, c_void};
 use std::time::Duration;
 
-use shmkit_core::{Cell, CellOptions};
+use shmkit_core::{Cell, CellOptions, ErrorKind};
 
 use crate::error::{Fail, R, call, call_quietly, shmkit_status};
 use crate::util::*;
@@ -284,7 +284,7 @@ pub unsafe extern "C" fn shmkit_cell_publish(
 }
 
 thread_local! {
-    /// Where a value is copied whole (and checked) before it goes to the caller's buffer.
+    /// Where a value too long for the caller's buffer is read, to learn its length.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -292,8 +292,11 @@ thread_local! {
 /// number to `*seq` (0: nothing published yet; NULL: not wanted). Never blocks the writer; the
 /// value is whole: never a mix of two values, never the tail of an older one.
 ///
-/// Errors: `SHMKIT_BUFFER_TOO_SMALL` (the value is longer than `cap`: `*len` says how long, and
-/// nothing is copied; `shmkit_cell_capacity()` bytes always suffice), `SHMKIT_CORRUPT`.
+/// One copy, from shared memory straight into `buf`.
+///
+/// Errors: `SHMKIT_BUFFER_TOO_SMALL` (the value is longer than `cap`: `*len` says how long,
+/// and `buf` holds nothing useful: a copy that a writer overlapped, and that was discarded,
+/// may have reached it; `shmkit_cell_capacity()` bytes always suffice), `SHMKIT_CORRUPT`.
 ///
 /// # Safety
 /// `cell` is NULL or a live handle; `buf` is valid for writing `cap` bytes; `len` is valid for
@@ -315,14 +318,22 @@ pub unsafe extern "C" fn shmkit_cell_read(
                 out(len, "len")?,
             )
         };
-        let (s, n) = SCRATCH.with(|scratch| -> R<(u64, usize)> {
-            let mut v = scratch.borrow_mut();
-            let s = c.cell.read_into(&mut v)?;
-            if v.len() <= b.len() {
-                copy_to(b, &v);
+        let (s, n) = match c.cell.read_to_uninit(b) {
+            Ok(done) => done,
+            // Too long for `buf`: read it whole to learn its length (the newest value by
+            // now, which may fit after all).
+            Err(e) if e.kind() == ErrorKind::InvalidSize => {
+                SCRATCH.with(|scratch| -> R<(u64, usize)> {
+                    let mut v = scratch.borrow_mut();
+                    let s = c.cell.read_into(&mut v)?;
+                    if v.len() <= b.len() {
+                        copy_to(b, &v);
+                    }
+                    Ok((s, v.len()))
+                })?
             }
-            Ok((s, v.len()))
-        })?;
+            Err(e) => return Err(e.into()),
+        };
         l.write(n);
         // SAFETY: NULL or valid (the caller's promise).
         unsafe { put(seq, s) };

@@ -27,7 +27,7 @@ pub(crate) struct Cell {
     slots: u32,
     readonly: bool,
     format: Option<String>,
-    /// Where `read_into` copies a value before it knows its length.
+    /// Where `snapshot` copies a value before it knows its length.
     scratch: Mutex<Vec<u8>>,
     /// The notifier of `wait_newer_async`, made at its first use.
     aio: Mutex<Option<Py<Notifier>>>,
@@ -202,35 +202,15 @@ impl Cell {
     }
 
     /// Copies the newest value into ``buffer`` (a writable bytes-like object: bytearray,
-    /// memoryview, numpy array); returns ``(seq, nbytes)``. A value longer than the buffer is
-    /// an ``InvalidSizeError`` (nothing is copied).
+    /// memoryview, numpy array), one copy straight from shared memory; returns ``(seq,
+    /// nbytes)``. A value longer than the buffer is an ``InvalidSizeError``, and the buffer
+    /// then holds nothing useful (a copy that a writer overlapped may have reached it).
     fn read_into(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<(u64, usize)> {
         let dst = InBuf::get(buffer, true)?;
         let cell = self.get(py)?;
-        let mut buf = std::mem::take(&mut *lock(&self.scratch));
-        let r = py.detach(|| {
-            let seq = cell.read_into(&mut buf)?;
-            if buf.len() > dst.len() {
-                return Ok(Err((seq, buf.len())));
-            }
-            // SAFETY: the caller handed us the buffer to write (see `InBuf::as_mut_slice`).
-            unsafe { dst.as_mut_slice()[..buf.len()].copy_from_slice(&buf) };
-            Ok(Ok((seq, buf.len())))
-        });
-        *lock(&self.scratch) = buf;
-        match r.py(py)? {
-            Ok(done) => Ok(done),
-            Err((seq, len)) => Err(own(
-                py,
-                ErrorKind::InvalidSize,
-                "read",
-                &self.name,
-                format!(
-                    "value #{seq} has {len} bytes, more than the buffer's {}",
-                    dst.len()
-                ),
-            )),
-        }
+        // SAFETY: the caller handed us the buffer to write (see `InBuf::as_mut_slice`).
+        py.detach(|| cell.read_to(unsafe { dst.as_mut_slice() }))
+            .py(py)
     }
 
     /// Sleeps until a value newer than ``seq`` exists, at most ``timeout`` seconds (``None``:

@@ -36,6 +36,9 @@ def test_large_values_round_trip(name):
         c.publish(data)
         seq, got = c.snapshot()
         assert seq == 1 and got == data.tobytes()
+        out = np.zeros(4 << 20, dtype=np.uint8)
+        assert c.read_into(out) == (1, 3 << 20)
+        assert (out[: 3 << 20] == data).all() and not out[3 << 20 :].any()
 
 
 def test_open_or_create_checks_what_it_finds(name):
@@ -153,7 +156,7 @@ def test_too_large_values_and_small_buffers(name):
         with pytest.raises(shmkit.InvalidSizeError, match="does not fit its capacity of 4"):
             c.publish(b"12345")
         c.publish(b"1234")
-        with pytest.raises(shmkit.InvalidSizeError, match="more than the buffer's 2"):
+        with pytest.raises(shmkit.InvalidSizeError, match="more than the 2-byte buffer"):
             c.read_into(bytearray(2))
         with pytest.raises(TypeError, match="writable"):
             c.read_into(b"read-only bytes")

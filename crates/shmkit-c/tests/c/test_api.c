@@ -159,7 +159,8 @@ static void test_cell(void) {
     OK(shmkit_cell_read(r, buf, sizeof buf, &len, &seq));
     EXPECT(len == 5 && seq == 2 && memcmp(buf, "short", 5) == 0); /* no stale tail */
 
-    /* Buffer too small: the needed length, nothing copied, the value still there. */
+    /* Buffer too small: the needed length, nothing copied (no writer races us), the value
+       still there. */
     memset(buf, '#', sizeof buf);
     EXPECT_STATUS(shmkit_cell_read(r, buf, 3, &len, &seq), SHMKIT_BUFFER_TOO_SMALL, "more than the 3-byte buffer");
     EXPECT(len == 5 && buf[0] == '#');
