@@ -1236,20 +1236,27 @@ mod handle {
                 }
             });
             match res {
-                Ok((seq, len)) if len > room as u64 => Err(Error::new(
-                    ErrorKind::InvalidSize,
-                    Op::Read,
-                    self.seg.name().to_string(),
-                )
-                .reason(format!(
-                    "value #{seq} is {len} bytes, more than the {room}-byte buffer"
-                ))),
+                Ok((seq, len)) if len > room as u64 => Err(self.too_long(seq, len, room)),
                 Ok((seq, len)) => Ok((seq, len as usize)),
                 Err(why) => Err(self.corrupt(why)),
             }
         }
 
+        /// The error of a read whose value is longer than the buffer.
+        #[cold]
+        fn too_long(&self, seq: u64, len: u64, room: usize) -> Error {
+            Error::new(
+                ErrorKind::InvalidSize,
+                Op::Read,
+                self.seg.name().to_string(),
+            )
+            .reason(format!(
+                "value #{seq} is {len} bytes, more than the {room}-byte buffer"
+            ))
+        }
+
         /// The error of a read that found the control block scribbled on.
+        #[cold]
         fn corrupt(&self, why: String) -> Error {
             Error::new(ErrorKind::Corrupt, Op::Read, self.seg.name().to_string()).reason(why)
         }
