@@ -2549,16 +2549,23 @@ mod handle {
         /// path (see `try_receive_small`); `None` for anything else, which `next` handles.
         #[inline(always)]
         fn try_recv_small(&mut self, buf: &mut Vec<u8>) -> Option<Received> {
+            let mut small = [0u8; SMALL];
+            let r = self.try_recv_small_into(&mut small)?;
+            buf.clear();
+            buf.extend_from_slice(&small[..r.len]);
+            Some(r)
+        }
+
+        /// [`try_recv_small`](Self::try_recv_small) into a stack buffer: the frame is its first
+        /// `len` bytes.
+        #[inline(always)]
+        fn try_recv_small_into(&mut self, small: &mut [u8; SMALL]) -> Option<Received> {
             self.catch_up_slot();
             self.release_held();
-            let mut small = [0u8; SMALL];
             let protected = self.protected();
             let max = self.s.max_frame;
             let mem = self.s.mem();
-            let r =
-                try_receive_small(self.s.ctl(), &mem, &mut self.st, max, protected, &mut small)?;
-            buf.clear();
-            buf.extend_from_slice(&small[..r.len]);
+            let r = try_receive_small(self.s.ctl(), &mem, &mut self.st, max, protected, small)?;
             self.lost = self.lost.saturating_add(r.lost);
             self.received += 1;
             self.note_received();
@@ -2592,7 +2599,8 @@ mod handle {
         ///
         /// With [`Policy::Block`] `f` sees the bytes where they lie in the ring — no copy: the
         /// publisher does not overwrite a frame before this subscriber's cursor has moved past
-        /// it. With [`Policy::Overwrite`] the publisher may overwrite a frame at any moment, so
+        /// it (frames of up to 32 bytes are copied to the stack, which costs less than holding
+        /// them in place). With [`Policy::Overwrite`] the publisher may overwrite a frame at any moment, so
         /// a `&[u8]` over it could change under `f`: the frame is first copied (into a buffer
         /// the subscriber keeps) and checked whole; `f` gets the copy. For zero-copy on
         /// `Overwrite` streams, see [`recv_view`](Self::recv_view).
@@ -2609,6 +2617,12 @@ mod handle {
                 let out = got.map(|r| r.map(|r| (f(&scratch), r)));
                 self.scratch = scratch;
                 return out;
+            }
+            // A small frame is copied to the stack whole (the spinning hand-off's path, as in
+            // `try_recv`): cheaper than holding it in place.
+            let mut small = [0u8; SMALL];
+            if let Some(r) = self.try_recv_small_into(&mut small) {
+                return Ok(Some((f(&small[..r.len]), r)));
             }
             let Some(view) = self.try_recv_view()? else {
                 return Ok(None);
