@@ -1519,9 +1519,8 @@ void shmkit_subscriber_close(struct shmkit_subscriber **subscriber);
  * `received->len` says how long; nothing is lost: the next receive returns it; a buffer of
  * `shmkit_subscriber_max_frame()` bytes always suffices), `SHMKIT_CORRUPT`.
  *
- * Block streams: the frame is copied once, from the ring into `buf`. Overwrite streams: out of
- * the ring once, checked whole, then into `buf`; there the view
- * (`shmkit_subscriber_recv_view()`) saves the second copy.
+ * The frame is copied out of the ring once, checked whole, then into `buf`; for large frames
+ * the view (`shmkit_subscriber_recv_view()`) or callback receive saves the second copy.
  *
  * # Safety
  * `subscriber` is NULL or a live handle; `buf` is valid for writing `cap` bytes; `received` is

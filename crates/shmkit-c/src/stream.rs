@@ -635,9 +635,8 @@ pub unsafe extern "C" fn shmkit_subscriber_close(subscriber: *mut *mut shmkit_su
 /// `received->len` says how long; nothing is lost: the next receive returns it; a buffer of
 /// `shmkit_subscriber_max_frame()` bytes always suffices), `SHMKIT_CORRUPT`.
 ///
-/// Block streams: the frame is copied once, from the ring into `buf`. Overwrite streams: out of
-/// the ring once, checked whole, then into `buf`; there the view
-/// (`shmkit_subscriber_recv_view()`) saves the second copy.
+/// The frame is copied out of the ring once, checked whole, then into `buf`; for large frames
+/// the view (`shmkit_subscriber_recv_view()`) or callback receive saves the second copy.
 ///
 /// # Safety
 /// `subscriber` is NULL or a live handle; `buf` is valid for writing `cap` bytes; `received` is
@@ -665,39 +664,20 @@ pub unsafe extern "C" fn shmkit_subscriber_recv(
         // this receive's.
         let _ = st.drop_view();
         let r = match st.pending.take() {
-            Some(r) => {
-                if r.len <= cap {
-                    copy_to(b, &st.buf[..r.len]);
-                }
-                r
-            }
-            None => {
-                let Sub { s, buf: keep, .. } = st;
-                // Straight into `buf` when it fits (one copy on block streams, where the
-                // frame is handed over in place); kept for the next receive when it does not.
-                let mut take = |bytes: &[u8]| {
-                    if bytes.len() <= cap {
-                        copy_to(b, bytes);
-                    } else {
-                        keep.clear();
-                        keep.extend_from_slice(bytes);
-                    }
-                };
-                match timeout(timeout_ms) {
-                    Some(Duration::ZERO) => {
-                        s.try_recv_with(&mut take)?.map(|(_, r)| r).ok_or_else(|| {
-                            Fail::new(
-                                shmkit_status::SHMKIT_TIMEOUT,
-                                format!(
-                                    "cannot receive from {:?}: no frame now (timeout 0)",
-                                    s.name().as_str()
-                                ),
-                            )
-                        })?
-                    }
-                    t => s.recv_with(t.unwrap_or(NO_LIMIT), &mut take)?.1,
-                }
-            }
+            Some(r) => r,
+            None => match timeout(timeout_ms) {
+                Some(Duration::ZERO) => st.s.try_recv(&mut st.buf)?.ok_or_else(|| {
+                    Fail::new(
+                        shmkit_status::SHMKIT_TIMEOUT,
+                        format!(
+                            "cannot receive from {:?}: no frame now (timeout 0)",
+                            st.s.name().as_str()
+                        ),
+                    )
+                })?,
+                Some(t) => st.s.recv_timeout(&mut st.buf, t)?,
+                None => st.s.recv_timeout(&mut st.buf, NO_LIMIT)?,
+            },
         };
         o.write(r.into());
         if r.len > cap {
@@ -713,6 +693,7 @@ pub unsafe extern "C" fn shmkit_subscriber_recv(
                 ),
             ));
         }
+        copy_to(b, &st.buf[..r.len]);
         Ok(())
     })
 }
