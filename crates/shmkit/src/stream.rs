@@ -2683,9 +2683,13 @@ mod handle {
                 return Ok(None);
             };
             if self.protected() {
+                // The cursor stays where it is, at or before the frame, so nothing needs
+                // storing now: the release stores it past the frame, with the statistics (one
+                // store of the slot per frame, as a receive by copy makes).
                 self.held = Some(got.pos);
+            } else {
+                self.note_received();
             }
-            self.note_received();
             Ok(Some(got))
         }
 
