@@ -2600,10 +2600,10 @@ mod handle {
         /// With [`Policy::Block`] `f` sees the bytes where they lie in the ring — no copy: the
         /// publisher does not overwrite a frame before this subscriber's cursor has moved past
         /// it (frames of up to 32 bytes are copied to the stack, which costs less than holding
-        /// them in place). With [`Policy::Overwrite`] the publisher may overwrite a frame at any moment, so
-        /// a `&[u8]` over it could change under `f`: the frame is first copied (into a buffer
-        /// the subscriber keeps) and checked whole; `f` gets the copy. For zero-copy on
-        /// `Overwrite` streams, see [`recv_view`](Self::recv_view).
+        /// them in place). With [`Policy::Overwrite`] the publisher may overwrite a frame at
+        /// any moment, so a `&[u8]` over it could change under `f`: the frame is first copied
+        /// (into a buffer the subscriber keeps) and checked whole; `f` gets the copy. For
+        /// zero-copy on `Overwrite` streams, see [`recv_view`](Self::recv_view).
         ///
         /// # Errors
         /// As for [`try_recv`](Self::try_recv).
