@@ -430,6 +430,13 @@ mod handle {
     use std::mem::MaybeUninit;
     use std::sync::atomic::AtomicUsize;
 
+    /// `buf` as memory to be written: for readers that only ever write initialised bytes into
+    /// it ([`Cell::read_fitting`]), so that it stays a valid `[u8]`.
+    fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+        // SAFETY: same size and layout; the callers write only initialised bytes through it.
+        unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+    }
+
     /// How long opening a cell as its exclusive writer waits for the lock
     /// ([`CellOptions::exclusive`]).
     pub const EXCLUSIVE_WAIT: Duration = Duration::from_secs(1);
@@ -1201,10 +1208,7 @@ mod handle {
         /// an error the contents of `buf` are unspecified: a copy that a writer overlapped,
         /// and that was discarded, may have reached it.
         pub fn read_to(&self, buf: &mut [u8]) -> Result<(u64, usize)> {
-            // SAFETY: `read_to_uninit` only ever writes initialised bytes, so `buf` stays a
-            // valid `[u8]` whatever it writes.
-            let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-            self.read_to_uninit(uninit)
+            self.read_to_uninit(as_uninit(buf))
         }
 
         /// [`read_to`](Self::read_to) into memory that need not be initialised (a buffer from
@@ -1214,8 +1218,20 @@ mod handle {
         /// As for [`read_to`](Self::read_to).
         pub fn read_to_uninit(&self, buf: &mut [MaybeUninit<u8>]) -> Result<(u64, usize)> {
             let room = buf.len();
+            match self.read_fitting(buf) {
+                Ok((seq, len)) if len > room as u64 => Err(self.too_long(seq, len, room)),
+                Ok((seq, len)) => Ok((seq, len as usize)),
+                Err(why) => Err(self.corrupt(why)),
+            }
+        }
+
+        /// Copies the newest value to the start of `buf` if it fits there; returns its
+        /// `(seq, len)` either way (`len > buf.len()`: nothing of it copied, though a
+        /// discarded copy may have been). `Err`: a description for [`ErrorKind::Corrupt`].
+        fn read_fitting(&self, buf: &mut [MaybeUninit<u8>]) -> Result<(u64, u64), String> {
+            let room = buf.len();
             let dst = buf.as_mut_ptr().cast::<u8>();
-            let res = read(self.ctl(), self, self.capacity as u64, |at, len| {
+            read(self.ctl(), self, self.capacity as u64, |at, len| {
                 if len > room {
                     return;
                 }
@@ -1234,12 +1250,7 @@ mod handle {
                         crate::shared::copy_out_raw(self.slot_ptr(i), dst, len);
                     },
                 }
-            });
-            match res {
-                Ok((seq, len)) if len > room as u64 => Err(self.too_long(seq, len, room)),
-                Ok((seq, len)) => Ok((seq, len as usize)),
-                Err(why) => Err(self.corrupt(why)),
-            }
+            })
         }
 
         /// The error of a read whose value is longer than the buffer.
@@ -1480,27 +1491,10 @@ mod handle {
         /// [`ErrorKind::Corrupt`] as for [`Cell::read_into`].
         pub fn get(&self) -> Result<Snapshot<T>> {
             let mut value = T::zeroed();
+            // Any bytes form a valid `T` (Pod).
             let out = bytemuck::bytes_of_mut(&mut value);
             let size = out.len();
-            // The slot holds up to the cell's (validated) capacity, which is the type's size.
-            let res = read(
-                self.cell.ctl(),
-                &self.cell,
-                self.cell.capacity as u64,
-                |at, len| {
-                    let n = len.min(size);
-                    match at {
-                        ValueAt::Inline(bytes) => out[..n].copy_from_slice(&bytes[..n]),
-                        // SAFETY: slot `i` holds at least `len` bytes inside our mapping; `out`
-                        // is our own `n`-byte-or-larger buffer. Any bytes form a valid `T`
-                        // (Pod). `copy_out` reads each byte once (see `Cell::read_into`).
-                        ValueAt::Slot(i) => unsafe {
-                            crate::shared::copy_out(self.cell.slot_ptr(i), &mut out[..n])
-                        },
-                    }
-                },
-            );
-            match res {
+            match self.cell.read_fitting(as_uninit(out)) {
                 Ok((0, 0)) => Ok(Snapshot {
                     seq: 0,
                     data: T::zeroed(),

@@ -714,6 +714,28 @@ fn a_typed_cell_claiming_values_larger_than_its_slots_is_corrupt() {
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 }
 
+/// A typed cell whose newest value is shorter than its type (a length another process wrote):
+/// `get` says corrupt instead of handing out a half-old value.
+#[test]
+fn a_typed_value_of_the_wrong_length_is_corrupt() {
+    let name = unique_name("typedshort");
+    let cell = TypedCell::<[u8; 24]>::create(&name).unwrap();
+    cell.publish(&[5; 24]).unwrap();
+    assert_eq!(cell.get().unwrap().data, [5; 24]);
+    let raw = SegmentOptions::new().raw(true).open(&name).unwrap();
+    raw.write(EXPRESS_LEN, &4u32.to_le_bytes()).unwrap();
+    let e = cell.get().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(
+        e.to_string()
+            .contains("a value of 4 bytes in a cell of 24-byte values"),
+        "{e}"
+    );
+    // The next publish writes the line whole again.
+    cell.publish(&[6; 24]).unwrap();
+    assert_eq!(cell.get().unwrap().data, [6; 24]);
+}
+
 /// A notifier wakes an event loop (its descriptor) or calls back on every publish, without
 /// polling, and its thread ends when it is dropped.
 #[test]
