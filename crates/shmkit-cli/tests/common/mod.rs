@@ -61,7 +61,16 @@ pub fn stale_segment(uid: u32, name: &str) -> u32 {
     let raw = SegmentOptions::new().raw(true).open(name).unwrap();
     raw.write(16, &1u32.to_le_bytes()).unwrap();
     drop(raw);
-    let info = Segment::info(name).unwrap();
+    // Another test's thread may fork (to run a command) while our handle is open: the child
+    // holds the open file, and so the segment, until it execs. Wait that out, briefly.
+    let t0 = std::time::Instant::now();
+    let info = loop {
+        let info = Segment::info(name).unwrap();
+        if info.state == shmkit::State::Stale || t0.elapsed() > std::time::Duration::from_secs(5) {
+            break info;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     assert_eq!(info.state, shmkit::State::Stale, "{info:?}");
     assert_eq!(info.uid, uid);
     std::process::id()
